@@ -1,0 +1,49 @@
+import { Command, CommanderError } from 'commander';
+import { AresError } from '../errors.js';
+
+/**
+ * Each command lives in its own file under src/cli/ and exports `register(program)`.
+ * Commands parse arguments and call the library; nothing a library user needs lives here.
+ */
+const COMMANDS = ['data', 'train', 'eval', 'metrics', 'benchmark', 'bench', 'predict', 'export', 'report', 'demo'];
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('ares')
+    .description('ARES out-of-distribution detection for image classifiers (TensorFlow.js)')
+    .option('--backend <name>', 'tensor backend: wasm (default), tensorflow (tfjs-node, if installed) or cpu')
+    .exitOverride();
+  for (const name of COMMANDS) {
+    const mod = await import(`./${name}.js`).catch((err: NodeJS.ErrnoException) => {
+      if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`${name}.`)) return null;
+      throw err;
+    });
+    mod?.register(program);
+  }
+  program.hook('preAction', (cmd) => {
+    const backend = cmd.opts().backend as string | undefined;
+    if (backend) process.env.ARES_BACKEND = backend;
+  });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    const program = await buildProgram();
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (usage errors, --help, --version).
+    return err.exitCode;
+  }
+  if (err instanceof AresError) {
+    process.stderr.write(`ares: error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`ares: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}

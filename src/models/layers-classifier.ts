@@ -1,0 +1,22 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Classifier, ModelName } from './types.js';
+
+/**
+ * Wraps a tfjs-layers model whose outputs are [logits, features] and whose last layer is the
+ * dense head, as a Classifier.
+ */
+export function fromLayers(name: ModelName, model: tf.LayersModel, head: tf.layers.Layer,
+  inputShape: [number, number, number], numClasses: number, featureDim: number): Classifier {
+  const allVariables = model.weights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const trainableVariables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  return {
+    name, inputShape, numClasses, featureDim, layersModel: model, allVariables, trainableVariables,
+    apply(x, training) {
+      const [logits, features] = model.apply(x, { training }) as tf.Tensor[];
+      return { logits: logits as tf.Tensor2D, features: features as tf.Tensor2D };
+    },
+    head(features) {
+      return head.apply(features) as tf.Tensor2D;
+    },
+  };
+}
