@@ -1,0 +1,278 @@
+/**
+ * Algorithm 1 of the paper as one loop: pretrain with CE (on PixMix images), then train with
+ * CE + the discrimination loss between inlier energies and virtual outliers' energies.
+ * The same loop trains the baselines (`ce`, `pixmix-only`, `vos`): each method switches stages on
+ * or off (config.ts `stagesOf`), so every method shares data order, optimiser and schedule.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { AresError } from '../errors.js';
+import { batchCount, batches } from '../data/batches.js';
+import { normalizeInPlace } from '../data/normalize.js';
+import type { PreparedDataset } from '../data/prepare.js';
+import { createSgd, cosineLr, type Sgd } from '../engine/sgd.js';
+import { buildModel } from '../models/index.js';
+import type { Classifier } from '../models/types.js';
+import { Rng } from '../util/rng.js';
+import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from '../baselines/vos.js';
+import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { stagesOf, type TrainConfig } from './config.js';
+import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from './discrimination.js';
+import { estimateOutliers, randomPoolOutliers } from './estimation.js';
+import { FeaturePool, mixupFeatures } from './expansion.js';
+import { loadFractalBank } from './fractal-cache.js';
+import type { FractalBank } from './fractals.js';
+import { pixmixBatch } from './pixmix.js';
+import { stopGradient } from './stop-gradient.js';
+
+/** Numbers of one training step, for the progress bar and the curves. */
+export interface StepStats {
+  epoch: number;
+  batch: number;
+  batches: number;
+  lr: number;
+  ce: number;
+  /** Discrimination term (JSD for ares/jsd) when the outlier phase is on, else null. */
+  jsd: number | null;
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  ce: number;
+  jsd: number | null;
+  loss: number;
+  trainAccuracy: number;
+  valAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainOptions {
+  /** Where checkpoints go (checkpoints/ under it); none when absent. */
+  outDir?: string;
+  /** Continue from the newest checkpoint in outDir. */
+  resume?: boolean;
+  onStep?: (s: StepStats) => void;
+  onEpoch?: (e: EpochRecord) => void;
+  /** Stop after this many epochs of this call (tests of resume); the run is not finished then. */
+  stopAfterEpochs?: number;
+}
+
+export interface TrainedModel {
+  config: TrainConfig;
+  model: Classifier;
+  /** Learned energy weights w_k (ares, vos), or null: plain energy. */
+  energyWeights: Float32Array | null;
+  history: EpochRecord[];
+  /** Virtual outliers of the last step (features, [n, d]) for the report, when the method makes them. */
+  lastOutliers: { v: Float32Array; rows: number } | null;
+  fractals: FractalBank | null;
+  finished: boolean;
+}
+
+/** Everything that changes during training: what a checkpoint must hold. */
+interface Session {
+  cfg: TrainConfig;
+  data: PreparedDataset;
+  model: Classifier;
+  /** ares: w_k of Eq. 12 (initialised to 1) and the discrimination loss's own parameters. */
+  dis: DiscriminationParams | null;
+  vos: { queues: ClassQueues; params: VosParams } | null;
+  pool: FeaturePool | null;
+  bank: FractalBank | null;
+  variables: tf.Variable[];
+  sgd: Sgd;
+  history: EpochRecord[];
+  lastOutliers: Float32Array | null;
+}
+
+/** Each (epoch, batch, stage) draws from its own stream of the seed, so a resumed run draws the same numbers. */
+function stepRng(seed: number, epoch: number, batch: number, stage: number): Rng {
+  return new Rng(seed).fork(epoch * 1_000_003 + batch * 7 + stage);
+}
+const STAGE = { escape: 1, expansion: 2, estimation: 3 } as const;
+
+export async function train(cfg: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
+  const s = createSession(cfg, data);
+  let startEpoch = 0;
+  if (opts.resume) {
+    if (!opts.outDir) throw new AresError('--resume needs the run folder (--out) whose checkpoints to continue', { exitCode: 2 });
+    const ckpt = loadCheckpoint(opts.outDir);
+    if (ckpt) startEpoch = restoreSession(s, ckpt);
+  }
+  const perEpoch = batchCount(data.train.count, cfg.batchSize, true);
+  if (perEpoch < 1) throw new AresError(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}`);
+  const totalSteps = perEpoch * cfg.epochs;
+  let epochsThisCall = 0;
+
+  for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+    if (opts.stopAfterEpochs !== undefined && epochsThisCall >= opts.stopAfterEpochs) break;
+    const t0 = performance.now();
+    const sums = { ce: 0, jsd: 0, loss: 0, correct: 0, seen: 0, jsdSteps: 0 };
+    for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
+      const tStep = performance.now();
+      const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
+      const r = trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
+      sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
+      if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
+      opts.onStep?.({
+        epoch, batch: batch.batchIndex, batches: perEpoch, lr, ce: r.ce, jsd: r.jsd, loss: r.loss,
+        accuracy: r.correct / batch.size, imagesPerSecond: batch.size / ((performance.now() - tStep) / 1000),
+      });
+    }
+    const record: EpochRecord = {
+      epoch,
+      ce: sums.ce / perEpoch,
+      jsd: sums.jsdSteps > 0 ? sums.jsd / sums.jsdSteps : null,
+      loss: sums.loss / perEpoch,
+      trainAccuracy: sums.correct / sums.seen,
+      valAccuracy: validationAccuracy(s.model, data),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    s.history.push(record);
+    if (opts.outDir) saveCheckpoint(opts.outDir, checkpointOf(s, epoch + 1));
+    opts.onEpoch?.(record);
+    epochsThisCall++;
+  }
+  const finished = s.history.length === cfg.epochs;
+  const wVar = s.dis?.w ?? s.vos?.params.energyWeights;
+  const w = wVar ? Float32Array.from(wVar.dataSync() as Float32Array) : null;
+  return {
+    config: cfg, model: s.model, energyWeights: w, history: s.history,
+    lastOutliers: s.lastOutliers ? { v: s.lastOutliers, rows: s.lastOutliers.length / s.model.featureDim } : null,
+    fractals: s.bank, finished,
+  };
+}
+
+function createSession(cfg: TrainConfig, data: PreparedDataset): Session {
+  const k = data.classNames.length;
+  const model = buildModel(cfg.model, data.shape, k, cfg.seed);
+  const stages = stagesOf(cfg);
+  // VOS brings its own w (initialised U(0,1) as in VOS) and logistic regression; ARES uses w = 1.
+  const vos = cfg.method === 'vos'
+    ? { queues: createClassQueues(k, model.featureDim, cfg.vosQueue), params: createVosParams(k, new Rng(cfg.seed).fork(0x705)) }
+    : null;
+  const dis = cfg.method === 'ares' ? createDiscriminationParams(k, cfg.loss) : null;
+  const variables = [...model.trainableVariables, ...(dis?.variables ?? []), ...(vos?.params.variables ?? [])];
+  return {
+    cfg, data, model, dis, vos,
+    pool: cfg.method === 'ares' ? new FeaturePool(model.featureDim, cfg.poolSize) : null,
+    bank: stages.escape ? loadFractalBank(data.shape, cfg.fractalBankSize, cfg.seed).bank : null,
+    variables,
+    sgd: createSgd(variables, { momentum: cfg.momentum, nesterov: true, weightDecay: cfg.weightDecay }),
+    history: [],
+    lastOutliers: null,
+  };
+}
+
+interface StepResult { ce: number; jsd: number | null; loss: number; correct: number }
+
+/** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
+function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
+  const { cfg, model, data } = s;
+  const [h, w, c] = data.shape;
+  const b = y.length;
+  const stages = stagesOf(cfg);
+  const outlierPhase = stages.outliers && epoch >= cfg.pretrainEpochs;
+
+  // Escape (line 2): x* = PixMix(x, fractals); labels kept. x*: [B, H, W, C] in [0, 1]
+  const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, STAGE.escape), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
+  normalizeInPlace(xStar, c, data.normalization);
+
+  let jsdValue: number | null = null;
+  let ceValue = 0;
+  let correct = 0;
+  const lossValue = tf.tidy(() => {
+    const x = tf.tensor4d(xStar, [b, h, w, c]);
+    const yOneHot = tf.oneHot(tf.tensor1d(y, 'int32'), data.classNames.length);
+    const { value, grads } = tf.variableGrads(() => {
+      const { logits, features } = model.apply(x, true); // logits: [B, K], features h: [B, d]
+      const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
+      ceValue = ce.dataSync()[0];
+      correct = countCorrect(logits, y);
+      if (s.pool) {
+        // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
+        const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.expansion);
+        s.pool.add(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features));
+      }
+      if (s.vos) enqueueFeatures(s.vos.queues, features, y);
+      if (!outlierPhase) return ce;
+
+      if (s.vos) {
+        if (!vosLossActive(epoch, cfg.pretrainEpochs, s.vos.queues)) return ce;
+        const v = vosOutliers(s.vos.queues, stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation), { candidates: cfg.vosCandidates });
+        s.lastOutliers = Float32Array.from(v.data);
+        const reg = vosUncertaintyLoss(logits, model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols])), s.vos.params);
+        jsdValue = reg.dataSync()[0];
+        return tf.add(ce, tf.mul(cfg.vosWeight, reg)) as tf.Scalar;
+      }
+
+      // Estimation (lines 7–8): v = the B least likely of M draws from N(μ̂, Σ̂) of X̃. v: [B, d]
+      const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation);
+      const v = cfg.estimation ? estimateOutliers(s.pool!, b, rng, { candidates: cfg.candidates }).v : randomPoolOutliers(s.pool!, b, rng);
+      s.lastOutliers = v;
+
+      // Divergence (lines 9–10): energies E(x*) and E(v) with learnable w → Gaussians → JSD → loss.
+      const outlierLogits = model.head(tf.tensor2d(v, [b, model.featureDim])); // [B, K]
+      const dis = discriminationLoss(logits, outlierLogits, s.dis!, { loss: cfg.loss, form: cfg.divergence, beta: cfg.beta });
+      jsdValue = dis.jsd.dataSync()[0];
+      return tf.add(ce, dis.loss) as tf.Scalar;
+    }, s.variables);
+    s.sgd.step(s.variables.map((v) => grads[v.name]), lr);
+    return value.dataSync()[0];
+  });
+  if (!Number.isFinite(lossValue)) {
+    throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
+  }
+  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct };
+}
+
+function countCorrect(logits: tf.Tensor2D, y: Int32Array): number {
+  const pred = tf.tidy(() => tf.argMax(logits, 1)).dataSync();
+  let n = 0;
+  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) n++;
+  return n;
+}
+
+/** Accuracy on the held-out ID validation split (inference mode). */
+function validationAccuracy(model: Classifier, data: PreparedDataset): number {
+  if (data.val.count === 0) return NaN;
+  let correct = 0;
+  for (const batch of batches(data.val, { batchSize: 256, shuffle: false, normalization: data.normalization })) {
+    const pred = tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(batch.x, [batch.size, ...data.shape]), false).logits, 1)).dataSync();
+    for (let i = 0; i < batch.size; i++) if (pred[i] === batch.y[i]) correct++;
+  }
+  return correct / data.val.count;
+}
+
+function checkpointOf(s: Session, epochsDone: number): Checkpoint {
+  return {
+    epochsDone,
+    config: s.cfg,
+    variables: s.model.allVariables.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+    extra: methodVariables(s).map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+    optimizer: s.sgd.state(),
+    pool: s.pool?.state() ?? null,
+    vosQueues: s.vos ? s.vos.queues : null,
+    history: s.history,
+  };
+}
+
+function restoreSession(s: Session, ckpt: Checkpoint): number {
+  if (JSON.stringify(ckpt.config) !== JSON.stringify(s.cfg)) {
+    throw new AresError('the checkpoint was written with a different configuration; resume with the same options (see config in the run folder)', { exitCode: 2 });
+  }
+  s.model.allVariables.forEach((v, i) => v.assign(tf.tensor(ckpt.variables[i], v.shape)));
+  methodVariables(s).forEach((v, i) => v.assign(tf.tensor(ckpt.extra[i], v.shape)));
+  s.sgd.load(ckpt.optimizer);
+  if (s.pool && ckpt.pool) s.pool = FeaturePool.fromState(ckpt.pool);
+  if (s.vos && ckpt.vosQueues) Object.assign(s.vos.queues, ckpt.vosQueues);
+  s.history = ckpt.history;
+  return ckpt.epochsDone;
+}
+
+/** Parameters the method trains beside the model. */
+function methodVariables(s: Session): tf.Variable[] {
+  return [...(s.dis?.variables ?? []), ...(s.vos?.params.variables ?? [])];
+}

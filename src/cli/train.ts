@@ -1,0 +1,63 @@
+import { Command, Option } from 'commander';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../ares/config.js';
+import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
+import { MODEL_NAMES } from '../models/index.js';
+import { resolveConfig, trainRun, type TrainRunResult } from '../pipeline/train-run.js';
+import { runMetrics } from '../pipeline/run-folder.js';
+import { AresError } from '../errors.js';
+import { createProgress } from './progress.js';
+import { formatMetricsTable, int, list, num, parseScores } from './options.js';
+
+export function register(program: Command): void {
+  program.command('train')
+    .description('train a classifier with ARES or a baseline method, evaluate it and write a run folder')
+    .requiredOption('--id <source>', 'in-distribution data: mnist, fashion-mnist, a file or folder path')
+    .option('--ood <source...>', 'OOD test sets evaluated at the end (e.g. mnist gaussian uniform)', [])
+    .option('--val-ood <source>', 'validation OOD set (for choosing defaults only)', DEFAULT_CONFIG.valOod)
+    .addOption(new Option('--method <m>', 'training method').choices(METHODS).default(DEFAULT_CONFIG.method))
+    .addOption(new Option('--model <name>', 'network').choices(MODEL_NAMES).default(DEFAULT_CONFIG.model))
+    .option('--epochs <n>', 'training epochs', int, DEFAULT_CONFIG.epochs)
+    .option('--pretrain-epochs <n>', 'CE-only epochs before the outlier loss', int, DEFAULT_CONFIG.pretrainEpochs)
+    .option('--seed <n>', 'random seed', int, DEFAULT_CONFIG.seed)
+    .option('--limit <n>', 'use at most n training images', int)
+    .option('--id-classes <list>', 'keep only these ID classes, e.g. 0,1,2,3,4,5 (the others become an OOD set)', list)
+    .option('--batch-size <n>', 'batch size', int, DEFAULT_CONFIG.batchSize)
+    .option('--lr <x>', 'initial learning rate (cosine decay per step)', num, DEFAULT_CONFIG.lr)
+    .addOption(new Option('--divergence <form>', 'how the JSD enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
+    .addOption(new Option('--loss <l>', 'discrimination loss (paper Table 3)').choices(DISCRIMINATION_LOSSES).default(DEFAULT_CONFIG.loss))
+    .option('--beta <x>', 'weight β of the discrimination loss', num, DEFAULT_CONFIG.beta)
+    .option('--no-escape', 'ablation: no PixMix (Escape stage)')
+    .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
+    .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
+    .option('--score <names>', `scores to evaluate: ${SCORE_NAMES.join(', ')} or all`, parseScores, ['energy'] as ScoreName[])
+    .option('--out <dir>', 'run folder', 'runs/latest')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--json', 'print the final metrics as JSON')
+    .action(async (o) => {
+      const cfg = resolveConfig({
+        id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
+        pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize,
+        lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
+        escape: o.escape, expansion: o.expansion, estimation: o.estimation,
+      } satisfies Partial<TrainConfig> & { id: string });
+      const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
+      if (!result.evaluation) throw new AresError('training stopped before its last epoch');
+      if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), out: o.out }) + '\n');
+      else process.stdout.write(`\n${formatMetricsTable(runMetrics(result))}\nrun folder: ${o.out}\n`);
+    });
+}
+
+/** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
+export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false): Promise<TrainRunResult> {
+  const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
+  try {
+    return await trainRun(cfg, {
+      out, resume, scores,
+      onPhase: (p) => progress.phase(p),
+      onStep: (s) => progress.step(s),
+      onEpoch: (e) => progress.epoch(e),
+    });
+  } finally {
+    progress.stop();
+  }
+}

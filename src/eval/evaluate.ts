@@ -1,0 +1,129 @@
+/**
+ * Evaluation of a trained model: one forward pass per set serves every output-based detector
+ * (design rule 3); ODIN, which perturbs inputs, runs its own passes. γ is set on ID validation data
+ * only; test OOD sets are only ever scored.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { AresError } from '../errors.js';
+import { batches } from '../data/batches.js';
+import type { PreparedDataset } from '../data/prepare.js';
+import type { ImageSet, Normalization } from '../data/types.js';
+import { energy, mahalanobis, msp, odin, type Matrix } from '../baselines/index.js';
+import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
+import type { Classifier } from '../models/types.js';
+
+export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis';
+export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis'];
+
+/** Logits and features of every image of a set, row-major. */
+export interface SetOutputs {
+  name: string;
+  rows: number;
+  logits: Matrix;
+  features: Matrix;
+  labels?: Int32Array;
+}
+
+export function forwardSet(model: Classifier, set: ImageSet, normalization: Normalization, batchSize = 256): SetOutputs {
+  const k = model.numClasses, d = model.featureDim;
+  const logits = new Float32Array(set.count * k);
+  const features = new Float32Array(set.count * d);
+  let row = 0;
+  for (const batch of batches(set, { batchSize, shuffle: false, normalization })) {
+    tf.tidy(() => {
+      const out = model.apply(tf.tensor4d(batch.x, [batch.size, ...set.shape]), false);
+      logits.set(out.logits.dataSync(), row * k);
+      features.set(out.features.dataSync(), row * d);
+    });
+    row += batch.size;
+  }
+  return {
+    name: set.name, rows: set.count,
+    logits: { data: logits, rows: set.count, cols: k },
+    features: { data: features, rows: set.count, cols: d },
+    labels: set.labels,
+  };
+}
+
+export interface ScoredSet { name: string; scores: Float64Array }
+
+export interface EvaluationResult {
+  /** ID test accuracy (fraction). */
+  accuracy: number;
+  /** Acceptance threshold per score, set on ID validation data at `tpr`. */
+  thresholds: Record<string, number>;
+  tpr: number;
+  /** One row per (OOD test set, score). */
+  ood: { ood: string; score: ScoreName; metrics: OodMetrics }[];
+  /** The same for the validation OOD sets (model selection only; never a test set). */
+  valOod: { ood: string; score: ScoreName; metrics: OodMetrics }[];
+  /** Raw scores, for the report's histograms and ROC curves. */
+  scores: Record<string, { id: Float64Array; val: Float64Array; ood: ScoredSet[]; valOod: ScoredSet[] }>;
+  outputs: { test: SetOutputs; ood: SetOutputs[]; valOod: SetOutputs[] };
+}
+
+export interface EvaluateOptions {
+  scores?: ScoreName[];
+  /** Learned energy weights w_k (ares, vos): the energy score uses them. */
+  energyWeights?: Float32Array | null;
+  tpr?: number;
+}
+
+export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
+  const names = opts.scores ?? ['energy'];
+  for (const n of names) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
+  const tpr = opts.tpr ?? 0.95;
+  const norm = data.normalization;
+  const test = forwardSet(model, data.test, norm);
+  const val = forwardSet(model, data.val, norm);
+  const ood = data.ood.map((s) => forwardSet(model, s, norm));
+  const valOod = data.valOod.map((s) => forwardSet(model, s, norm));
+  const acc = accuracy(argmaxRows(test.logits.data, model.numClasses), test.labels!);
+
+  const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], scores: {}, outputs: { test, ood, valOod } };
+  for (const name of names) {
+    const score = scorer(name, model, data, opts);
+    const idScores = score(test, data.test);
+    const valScores = score(val, data.val);
+    const oodScores = ood.map((o, i) => ({ name: o.name, scores: score(o, data.ood[i]) }));
+    const valOodScores = valOod.map((o, i) => ({ name: o.name, scores: score(o, data.valOod[i]) }));
+    result.thresholds[name] = thresholdAtTpr(valScores, tpr);
+    result.scores[name] = { id: idScores, val: valScores, ood: oodScores, valOod: valOodScores };
+    for (const o of oodScores) result.ood.push({ ood: o.name, score: name, metrics: oodMetrics(idScores, o.scores, { tpr }) });
+    for (const o of valOodScores) result.valOod.push({ ood: o.name, score: name, metrics: oodMetrics(idScores, o.scores, { tpr }) });
+  }
+  return result;
+}
+
+/** A function from a set's outputs (and, for ODIN, its images) to scores, higher = more in-distribution. */
+function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts: EvaluateOptions): (o: SetOutputs, set: ImageSet) => Float64Array {
+  switch (name) {
+    case 'energy': {
+      const det = energy({ weights: opts.energyWeights ?? undefined });
+      return (o) => det.score(o);
+    }
+    case 'msp': {
+      const det = msp();
+      return (o) => det.score(o);
+    }
+    case 'mahalanobis': {
+      // Class means and tied covariance of ID *training* features.
+      const train = forwardSet(model, data.train, data.normalization);
+      const det = mahalanobis().fit({ logits: train.logits, features: train.features, labels: data.train.labels! });
+      return (o) => det.score(o);
+    }
+    case 'odin': {
+      // ε fixed as in the ODIN paper (T = 1000, ε = 0.0014): no OOD data is used to choose it.
+      const det = odin({ inputStd: data.normalization.std });
+      return (_o, set) => withInputs(set, data.normalization, (inputs) => det.score({ model, inputs }));
+    }
+  }
+}
+
+function withInputs<T>(set: ImageSet, norm: Normalization, f: (x: tf.Tensor4D) => T): T {
+  const x = new Float32Array(set.images);
+  const c = set.shape[2];
+  for (let i = 0; i < x.length; i++) x[i] = (x[i] - norm.mean[i % c]) / norm.std[i % c];
+  const t = tf.tensor4d(x, [set.count, ...set.shape]);
+  try { return f(t); } finally { t.dispose(); }
+}

@@ -1,0 +1,114 @@
+/**
+ * One training run end to end, as `ares train` and the library's `trainRun` do it:
+ * prepare the data → train (checkpoint every epoch) → evaluate → write the run folder.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AresError } from '../errors.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../ares/config.js';
+import { train, type EpochRecord, type StepStats, type TrainedModel } from '../ares/train.js';
+import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
+import { initEngine, type EngineInfo } from '../engine/backend.js';
+import { evaluate, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
+import { MODEL_NAMES } from '../models/index.js';
+import { writeJsonAtomic } from '../util/fs.js';
+import { writeRunFolder } from './run-folder.js';
+
+export interface TrainRunOptions {
+  /** Run folder; nothing is written when absent. */
+  out?: string;
+  resume?: boolean;
+  scores?: ScoreName[];
+  onStep?: (s: StepStats) => void;
+  onEpoch?: (e: EpochRecord) => void;
+  onPhase?: (phase: string) => void;
+  /** Stop after this many epochs of this call (the run stays resumable). */
+  stopAfterEpochs?: number;
+}
+
+export interface TrainRunResult {
+  config: TrainConfig;
+  engine: EngineInfo;
+  trained: TrainedModel;
+  data: PreparedDataset;
+  /** Null when the run stopped before its last epoch. */
+  evaluation: EvaluationResult | null;
+  seconds: number;
+}
+
+/** Fills defaults and rejects impossible settings with a message naming the option. */
+export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): TrainConfig {
+  const cfg: TrainConfig = { ...DEFAULT_CONFIG, ...stripUndefined(partial), id: partial.id };
+  const oneOf = <T extends string>(v: T, list: readonly T[], flag: string) => {
+    if (!list.includes(v)) throw new AresError(`--${flag} must be one of ${list.join(', ')}, got "${v}"`, { exitCode: 2 });
+  };
+  oneOf(cfg.method, METHODS, 'method');
+  oneOf(cfg.model, MODEL_NAMES, 'model');
+  oneOf(cfg.divergence, DIVERGENCE_FORMS, 'divergence');
+  oneOf(cfg.loss, DISCRIMINATION_LOSSES, 'loss');
+  const positiveInt = (v: number, flag: string) => {
+    if (!Number.isInteger(v) || v < 1) throw new AresError(`--${flag} must be a positive integer, got ${v}`, { exitCode: 2 });
+  };
+  positiveInt(cfg.epochs, 'epochs');
+  positiveInt(cfg.batchSize, 'batch-size');
+  if (!Number.isInteger(cfg.pretrainEpochs) || cfg.pretrainEpochs < 0 || cfg.pretrainEpochs > cfg.epochs) {
+    throw new AresError(`--pretrain-epochs must be an integer in [0, --epochs], got ${cfg.pretrainEpochs}`, { exitCode: 2 });
+  }
+  if (cfg.method === 'ares' && cfg.pretrainEpochs === cfg.epochs) {
+    throw new AresError('--method ares with --pretrain-epochs equal to --epochs never trains with outliers; lower --pretrain-epochs', { exitCode: 2 });
+  }
+  if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
+  if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
+  return cfg;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export async function prepareForConfig(cfg: TrainConfig): Promise<PreparedDataset> {
+  return prepareDataset({
+    id: cfg.id, ood: cfg.ood, valOod: cfg.valOod ? [cfg.valOod] : [], limit: cfg.limit,
+    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses,
+  });
+}
+
+export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}): Promise<TrainRunResult> {
+  const t0 = performance.now();
+  const engine = await initEngine();
+  let cfg = config;
+  if (opts.out && opts.resume) cfg = storedConfig(opts.out) ?? cfg;
+  if (opts.out && !opts.resume && existsSync(join(opts.out, 'checkpoints'))) {
+    throw new AresError(`${opts.out} already holds a training run; pass --resume to continue it or choose another --out`, { exitCode: 2 });
+  }
+  if (opts.out) writeJsonAtomic(join(opts.out, 'config.json'), cfg);
+  opts.onPhase?.('loading data');
+  const data = await prepareForConfig(cfg);
+  opts.onPhase?.('training');
+  const trained = await train(cfg, data, { outDir: opts.out, resume: opts.resume, onStep: opts.onStep, onEpoch: opts.onEpoch, stopAfterEpochs: opts.stopAfterEpochs });
+  if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
+  opts.onPhase?.('evaluating');
+  const evaluation = evaluate(trained.model, data, { scores: opts.scores ?? ['energy'], energyWeights: trained.energyWeights, tpr: cfg.tpr });
+  const result = { config: cfg, engine, trained, data, evaluation, seconds: (performance.now() - t0) / 1000 };
+  if (opts.out) {
+    opts.onPhase?.('writing the run folder');
+    await writeRunFolder(opts.out, result);
+  }
+  return result;
+}
+
+/** The configuration a run folder was started with (resume continues it unchanged). */
+function storedConfig(out: string): TrainConfig | null {
+  const file = join(out, 'config.json');
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as TrainConfig;
+  } catch (err) {
+    throw new AresError(`cannot read the run's configuration: ${(err as Error).message}`, { file });
+  }
+}
+
+/** Frees the model's tensors (library users training many models in one process). */
+export function disposeRun(r: TrainRunResult): void {
+  r.trained.model.layersModel.dispose();
+}
