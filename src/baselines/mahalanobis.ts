@@ -1,0 +1,130 @@
+import { AresError, NotFittedError } from '../errors.js';
+import { checkLabels, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn, readMatrix } from './types.js';
+import { choleskyWithJitter, classGaussians, solveLower } from './linalg.js';
+
+/** What Mahalanobis learns from ID training features. Plain typed arrays, so it can be saved as JSON. */
+export interface MahalanobisState {
+  numClasses: number;
+  /** Width of the features it was fitted on. */
+  dim: number;
+  /** Feature dimensions used: those with non-zero variance on the training data (see below). */
+  kept: Int32Array;
+  /** Class means on the kept dimensions: [K, kept.length]. */
+  means: Float64Array;
+  /** Cholesky factor L of the tied covariance (+ jitter·I) on the kept dimensions. */
+  chol: Float64Array;
+  /** λ added to the diagonal to make the factorisation succeed (0 when none was needed). */
+  jitter: number;
+}
+
+/**
+ * Mahalanobis (Lee et al., 2018) on the penultimate features, without their input preprocessing or
+ * feature ensemble: class means μ_c and one tied covariance Σ fitted on ID training features;
+ * score = −min_c (h − μ_c)ᵀ Σ⁻¹ (h − μ_c), the squared distance as in that paper (the ranking, and so
+ * every metric, is the same as with the distance itself).
+ * Feature dimensions that are constant on the training data (dead ReLU units) are left out: their
+ * variance is 0, Σ⁻¹ does not exist there, and they say nothing about the classes. This is what the
+ * paper's pseudo-inverse does for such dimensions. If rounding still leaves Σ indefinite, the smallest
+ * jitter·I that allows a Cholesky factor is added (recorded in the state).
+ */
+export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, MahalanobisState> {
+  let state: MahalanobisState | null = null;
+  let whitenedMeans: Float64Array | null = null;
+  const setState = (s: MahalanobisState) => {
+    state = s;
+    whitenedMeans = whitenMeans(s);
+  };
+  return {
+    name: 'mahalanobis', params: {}, requiresFit: true,
+    get state() { return state; },
+    fit(data) {
+      setState(fitMahalanobis(data));
+      return this;
+    },
+    restore(s) {
+      setState(s);
+      return this;
+    },
+    score(input) {
+      if (!state || !whitenedMeans) throw new NotFittedError('mahalanobis');
+      if (!input.features) throw new AresError('mahalanobis scores penultimate features; the outputs have none');
+      const x = readMatrix(input.features, 'mahalanobis features');
+      if (x.cols !== state.dim) throw new AresError(`mahalanobis was fitted on ${state.dim}-d features, got ${x.cols}-d`);
+      return scoreRows(state, whitenedMeans, x);
+    },
+  };
+}
+
+function fitMahalanobis(data: LabelledOutputsIn): MahalanobisState {
+  if (!data.features) throw new AresError('mahalanobis is fitted on penultimate features; the outputs have none');
+  const x = readMatrix(data.features, 'mahalanobis features');
+  const numClasses = readMatrix(data.logits, 'mahalanobis logits').cols;
+  checkLabels(data.labels, x.rows, numClasses, 'mahalanobis fit');
+  const g = classGaussians(x, data.labels, numClasses);
+  const d = g.dim;
+  let maxVar = 0;
+  for (let i = 0; i < d; i++) maxVar = Math.max(maxVar, g.covariance[i * d + i]);
+  const keptList: number[] = [];
+  for (let i = 0; i < d; i++) if (g.covariance[i * d + i] > 1e-12 * maxVar) keptList.push(i);
+  if (keptList.length === 0) throw new AresError('mahalanobis: every feature is constant on the training data');
+  const kept = Int32Array.from(keptList);
+  const m = kept.length;
+  const cov = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) cov[i * m + j] = g.covariance[kept[i] * d + kept[j]];
+  const means = new Float64Array(numClasses * m);
+  for (let c = 0; c < numClasses; c++) for (let i = 0; i < m; i++) means[c * m + i] = g.means[c * d + kept[i]];
+  const { L, jitter } = choleskyWithJitter(cov, m);
+  return { numClasses, dim: d, kept, means, chol: L, jitter };
+}
+
+/** L⁻¹μ_c for every class, so that a distance is ‖L⁻¹h − L⁻¹μ_c‖². */
+function whitenMeans(s: MahalanobisState): Float64Array {
+  const m = s.kept.length;
+  const out = new Float64Array(s.numClasses * m);
+  for (let c = 0; c < s.numClasses; c++) {
+    solveLower(s.chol, m, s.means.subarray(c * m, (c + 1) * m), out.subarray(c * m, (c + 1) * m));
+  }
+  return out;
+}
+
+function scoreRows(s: MahalanobisState, wm: Float64Array, x: Matrix): Float64Array {
+  const m = s.kept.length;
+  const h = new Float64Array(m);
+  const z = new Float64Array(m);
+  const out = new Float64Array(x.rows);
+  for (let r = 0; r < x.rows; r++) {
+    for (let i = 0; i < m; i++) h[i] = x.data[r * x.cols + s.kept[i]];
+    solveLower(s.chol, m, h, z);
+    let best = Infinity;
+    for (let c = 0; c < s.numClasses; c++) {
+      let d2 = 0;
+      for (let i = 0; i < m; i++) { const t = z[i] - wm[c * m + i]; d2 += t * t; }
+      if (d2 < best) best = d2;
+    }
+    out[r] = -best;
+  }
+  return out;
+}
+
+/** The state as plain JSON (typed arrays become number arrays), e.g. for a run folder. */
+export function mahalanobisStateToJson(s: MahalanobisState): Record<string, unknown> {
+  return { numClasses: s.numClasses, dim: s.dim, kept: Array.from(s.kept), means: Array.from(s.means), chol: Array.from(s.chol), jitter: s.jitter };
+}
+
+/** Inverse of mahalanobisStateToJson, checking the sizes fit together. `file` names the source in errors. */
+export function mahalanobisStateFromJson(json: unknown, file?: string): MahalanobisState {
+  const o = json as Record<string, unknown>;
+  const nums = (k: string) => {
+    const v = o?.[k];
+    if (!Array.isArray(v) || !v.every((e) => typeof e === 'number')) throw new AresError(`mahalanobis state: "${k}" is not a list of numbers`, { file });
+    return v as number[];
+  };
+  const numClasses = Number(o?.numClasses), dim = Number(o?.dim), jitter = Number(o?.jitter ?? 0);
+  const kept = Int32Array.from(nums('kept'));
+  const m = kept.length;
+  const s: MahalanobisState = { numClasses, dim, kept, means: Float64Array.from(nums('means')), chol: Float64Array.from(nums('chol')), jitter };
+  if (!(numClasses >= 1) || !(dim >= m) || m < 1 || s.means.length !== numClasses * m || s.chol.length !== m * m || kept.some((k) => k < 0 || k >= dim)) {
+    throw new AresError('mahalanobis state: sizes do not fit together (numClasses, dim, kept, means, chol)', { file });
+  }
+  return s;
+}
