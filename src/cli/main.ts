@@ -7,12 +7,22 @@ import { AresError } from '../errors.js';
  */
 const COMMANDS = ['data', 'train', 'eval', 'metrics', 'benchmark', 'bench', 'predict', 'export', 'report', 'demo'];
 
-export async function buildProgram(): Promise<Command> {
+/**
+ * Only the invoked command's module is loaded (faster start, and one command's heavy imports cannot
+ * break another); `ares --help` or an unknown command loads them all so commander can list them.
+ */
+function commandsFor(argv: string[]): string[] {
+  const first = argv.slice(2).find((a) => !a.startsWith('-') && !BACKEND_VALUES.has(a));
+  return first && COMMANDS.includes(first) ? [first] : COMMANDS;
+}
+const BACKEND_VALUES = new Set(['wasm', 'cpu', 'tensorflow']);
+
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('ares')
     .description('ARES out-of-distribution detection for image classifiers (TensorFlow.js)')
     .option('--backend <name>', 'tensor backend: wasm (default), tensorflow (tfjs-node, if installed) or cpu')
     .exitOverride();
-  for (const name of COMMANDS) {
+  for (const name of commandsFor(argv)) {
     const mod = await import(`./${name}.js`).catch((err: NodeJS.ErrnoException) => {
       if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`${name}.`)) return null;
       throw err;
@@ -28,7 +38,7 @@ export async function buildProgram(): Promise<Command> {
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    const program = await buildProgram();
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = reportError(err);

@@ -1,0 +1,68 @@
+/**
+ * loader.d.ts of the exported bundle: the public types of src/export/loader.ts, written out by
+ * hand because the bundle ships no compiler. test/export checks this text type-checks and is
+ * assignable both ways to the real declarations, so it cannot drift from them unnoticed.
+ */
+export const LOADER_DTS = `// Types of loader.js (ares-ood detector bundle).
+import type * as tf from '@tensorflow/tfjs';
+
+export type ScoreSpec = { name: 'energy'; weights: number[] | null } | { name: 'msp' };
+
+/** ares.json */
+export interface DetectorSpec {
+  version: 1;
+  classNames: string[];
+  /** [height, width, channels] */
+  inputShape: [number, number, number];
+  /** Per channel, applied to [0, 1] pixels as (x - mean) / std. */
+  normalization: { mean: number[]; std: number[] };
+  /** Higher = more in-distribution. energy: log sum_k relu(w_k) exp(f_k) (weights null: all 1). */
+  score: ScoreSpec;
+  /** Accept iff score >= gamma. */
+  threshold: { gamma: number; tpr: number; on: 'id-validation' };
+}
+
+export interface ImageDataLike {
+  width: number;
+  height: number;
+  /** 1, 3 or 4 values per pixel; Uint8 values are 0-255, Float32 values [0, 1]. */
+  data: Uint8ClampedArray | Uint8Array | Float32Array;
+}
+
+/** [N, H, W, C] or [H, W, C] tensor of [0, 1] pixels, or ImageData-like images. */
+export type DetectorInput = tf.Tensor4D | tf.Tensor3D | ImageDataLike | ImageDataLike[];
+
+export interface Prediction {
+  /** Class name, or 'unknown' when score < gamma. */
+  label: string;
+  classIndex: number;
+  score: number;
+  accepted: boolean;
+  probabilities?: number[];
+}
+
+export interface PredictOptions {
+  probabilities?: boolean;
+  batchSize?: number;
+}
+
+export interface Detector {
+  readonly classNames: string[];
+  readonly spec: DetectorSpec;
+  readonly model: tf.LayersModel;
+  predict(input: DetectorInput, opts?: PredictOptions): Promise<Prediction[]>;
+  logits(input: DetectorInput, batchSize?: number): Promise<{ values: Float32Array; numClasses: number }>;
+  dispose(): void;
+}
+
+export interface LoadOptions {
+  fetch?: typeof fetch;
+}
+
+export declare const UNKNOWN = "unknown";
+
+/** Loads a bundle (or run folder) from a URL, or a path in Node. */
+export declare function loadDetector(urlOrPath: string, opts?: LoadOptions): Promise<Detector>;
+
+export declare function createDetector(model: tf.LayersModel, spec: DetectorSpec): Detector;
+`;

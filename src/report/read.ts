@@ -1,0 +1,61 @@
+/** Assembles ReportData from a run folder's files, and writes report.html. */
+import { join } from 'node:path';
+import { rocCurve, auroc } from '../metrics/index.js';
+import { readRun, type RunFolder } from '../run/folder.js';
+import { pngDataUrl } from '../run/images.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { buildReport } from './html.js';
+import type { ReportData, ScoreGroup } from './types.js';
+import { embedFeatures, type EmbedOptions } from './umap.js';
+
+export interface ReportOptions {
+  title?: string;
+  /** Shown under the title; default: the run folder. */
+  subtitle?: string;
+  umap?: EmbedOptions;
+  /** Points per ROC curve drawn (the metrics use every point). Default 200. */
+  rocPoints?: number;
+  /** Sample images shown per kind. Default 24. */
+  maxSamples?: number;
+}
+
+export function reportDataFromRun(run: RunFolder, opts: ReportOptions = {}): ReportData {
+  const art = run.readArtifacts();
+  const s = art.scores;
+  const groups: ScoreGroup[] = s
+    ? [
+      { name: 'ID test', kind: 'id', values: s.id },
+      ...Object.entries(s.ood).map(([name, values]) => ({ name, kind: 'ood' as const, values })),
+      ...(s.virtual?.length ? [{ name: 'virtual outliers', kind: 'virtual' as const, values: s.virtual }] : []),
+    ]
+    : [];
+  const roc = s && s.id.length
+    ? Object.entries(s.ood).filter(([, v]) => v.length).map(([ood, values]) => ({
+      ood, auroc: auroc(s.id, values),
+      points: rocCurve(s.id, values, { maxPoints: opts.rocPoints ?? 200 }).map((p) => ({ fpr: p.fpr, tpr: p.tpr })),
+    }))
+    : [];
+  const max = opts.maxSamples ?? 24;
+  const method = typeof run.config.method === 'string' ? run.config.method : 'run';
+  return {
+    title: opts.title ?? `ares-ood report: ${method}${typeof run.config.id === 'string' ? ` on ${run.config.id}` : ''}`,
+    subtitle: opts.subtitle ?? run.dir,
+    config: run.config,
+    detector: { score: run.detector.score.name, gamma: run.detector.threshold.gamma, tpr: run.detector.threshold.tpr, classNames: run.detector.classNames },
+    accuracy: run.metrics?.idAccuracy ?? null,
+    metrics: run.metrics?.rows ?? [],
+    roc,
+    scores: s ? { score: s.score, groups } : null,
+    umap: art.features ? embedFeatures(art.features.dim, art.features.groups, opts.umap) : null,
+    history: run.history?.epochs ?? [],
+    samples: { pixmix: art.samples.pixmix.slice(0, max).map(pngDataUrl), fractals: art.samples.fractals.slice(0, max).map(pngDataUrl) },
+  };
+}
+
+/** Reads a run folder and writes its report (default `<run>/report.html`); returns the file written. */
+export function writeReport(runDir: string, opts: ReportOptions & { out?: string } = {}): string {
+  const run = readRun(runDir);
+  const out = opts.out ?? join(run.dir, 'report.html');
+  writeFileAtomic(out, buildReport(reportDataFromRun(run, opts)));
+  return out;
+}

@@ -1,0 +1,103 @@
+/**
+ * The detector description: everything besides the weights that turns a model's logits into
+ * "class k" or "unknown". Stored as `detector.json` in a run folder and as `ares.json` in an
+ * exported bundle (the same object). Pure (no Node imports): the browser loader validates with it.
+ */
+import { AresError } from '../errors.js';
+import { SCORE_NAMES, type ScoreSpec } from './score.js';
+
+export type { ScoreSpec } from './score.js';
+
+export const DETECTOR_VERSION = 1;
+
+export interface Normalization {
+  /** Per channel, applied to [0, 1] pixels as (x − mean) / std. */
+  mean: number[];
+  std: number[];
+}
+
+export interface ThresholdSpec {
+  /** γ: accept iff score ≥ γ. */
+  gamma: number;
+  /** Share of the ID validation images γ accepts (0.95 by default). */
+  tpr: number;
+  /** Which data γ was set on; only ID validation data is allowed (design.md, validation protocol). */
+  on: 'id-validation';
+}
+
+export interface DetectorSpec {
+  version: typeof DETECTOR_VERSION;
+  classNames: string[];
+  /** [height, width, channels] the model takes. */
+  inputShape: [number, number, number];
+  normalization: Normalization;
+  score: ScoreSpec;
+  threshold: ThresholdSpec;
+}
+
+type Obj = Record<string, unknown>;
+
+function bad(source: string, what: string): never {
+  throw new AresError(`invalid detector description: ${what}`, { file: source });
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function numbers(v: unknown, source: string, field: string, len?: number): number[] {
+  if (!Array.isArray(v) || !v.every(isFiniteNumber)) bad(source, `${field} must be an array of finite numbers`);
+  if (len !== undefined && v.length !== len) bad(source, `${field} has ${v.length} values, expected ${len}`);
+  return v as number[];
+}
+
+function parseScore(v: unknown, source: string, numClasses: number): ScoreSpec {
+  if (!isObj(v) || !(SCORE_NAMES as readonly unknown[]).includes(v.name)) {
+    bad(source, `score.name must be one of ${SCORE_NAMES.join(', ')}`);
+  }
+  if (v.name === 'msp') return { name: 'msp' };
+  if (v.weights === null || v.weights === undefined) return { name: 'energy', weights: null };
+  const weights = numbers(v.weights, source, 'score.weights', numClasses);
+  // relu(w_k) = 0 for every k would make every score −∞ and reject everything.
+  if (!weights.some((w) => w > 0)) bad(source, 'score.weights must contain at least one positive weight');
+  return { name: 'energy', weights };
+}
+
+/** Validates a parsed detector.json / ares.json; `source` names the file in every error. */
+export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
+  if (!isObj(raw)) bad(source, 'expected a JSON object');
+  if (raw.version !== DETECTOR_VERSION) bad(source, `unsupported version ${JSON.stringify(raw.version)} (this loader reads version ${DETECTOR_VERSION})`);
+  const { classNames, inputShape, normalization, threshold } = raw;
+  if (!Array.isArray(classNames) || classNames.length < 2 || !classNames.every((c) => typeof c === 'string' && c.length > 0)) {
+    bad(source, 'classNames must list at least two non-empty names');
+  }
+  if (classNames.includes('unknown')) bad(source, 'a class may not be named "unknown" (that is the rejection label)');
+  const shape = numbers(inputShape, source, 'inputShape', 3);
+  if (!shape.every((d) => Number.isInteger(d) && d > 0)) bad(source, 'inputShape must be three positive integers [height, width, channels]');
+  if (!isObj(normalization)) bad(source, 'normalization must be an object {mean, std}');
+  const mean = numbers(normalization.mean, source, 'normalization.mean', shape[2]);
+  const std = numbers(normalization.std, source, 'normalization.std', shape[2]);
+  if (!std.every((s) => s > 0)) bad(source, 'normalization.std values must be > 0');
+  if (!isObj(threshold) || !isFiniteNumber(threshold.gamma)) bad(source, 'threshold.gamma must be a finite number');
+  const tpr = threshold.tpr;
+  if (!isFiniteNumber(tpr) || tpr <= 0 || tpr > 1) bad(source, 'threshold.tpr must be in (0, 1]');
+  if (threshold.on !== 'id-validation') bad(source, 'threshold.on must be "id-validation"');
+  return {
+    version: DETECTOR_VERSION,
+    classNames: classNames as string[],
+    inputShape: shape as [number, number, number],
+    normalization: { mean, std },
+    score: parseScore(raw.score, source, classNames.length),
+    threshold: { gamma: threshold.gamma, tpr, on: 'id-validation' },
+  };
+}
+
+/** Parses JSON text first, so a truncated file gets the same kind of message as a wrong field. */
+export function parseDetectorJson(text: string, source: string): DetectorSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new AresError(`not valid JSON (${(err as Error).message})`, { file: source });
+  }
+  return parseDetectorSpec(raw, source);
+}

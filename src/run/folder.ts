@@ -1,0 +1,104 @@
+/**
+ * Run folder I/O: writeRun writes any subset of a run's parts (training writes the model first and
+ * the metrics later), readRun validates what a run must have and reads the rest lazily.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AresError } from '../errors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { readArtifacts, writeArtifacts, type LoadedArtifacts } from './artifacts.js';
+import { parseDetectorSpec, type DetectorSpec } from './detector.js';
+import { isObject, readJsonFile } from './json-file.js';
+import { loadLayersModelFromDir, saveLayersModel } from './model-io.js';
+import type { RunArtifacts, RunConfig, RunHistory, RunMetrics, ThresholdFile } from './types.js';
+import { parseHistory, parseMetrics, parseThreshold } from './validate.js';
+
+export const RUN_FILES = {
+  config: 'config.json',
+  model: 'model',
+  detector: 'detector.json',
+  threshold: 'threshold.json',
+  metrics: 'metrics.json',
+  history: 'history.json',
+  checkpoints: 'checkpoints',
+  report: 'report.html',
+  artifacts: 'artifacts',
+} as const;
+
+export interface RunParts {
+  config: RunConfig;
+  /** The Classifier's layersModel: inputs -> [logits, features]. */
+  model: tf.LayersModel;
+  /** Also writes threshold.json from its threshold. */
+  detector: DetectorSpec;
+  /** Number of ID validation images γ was set on (stored in threshold.json). */
+  thresholdCount: number;
+  metrics: RunMetrics;
+  history: RunHistory;
+  artifacts: RunArtifacts;
+  /** report.html's content (see src/report). */
+  report: string;
+}
+
+export interface RunFolder {
+  dir: string;
+  config: RunConfig;
+  detector: DetectorSpec;
+  threshold: ThresholdFile;
+  metrics?: RunMetrics;
+  history?: RunHistory;
+  /** Absolute paths of the run's files. */
+  paths: { [K in keyof typeof RUN_FILES]: string };
+  loadModel(): Promise<tf.LayersModel>;
+  readArtifacts(): LoadedArtifacts;
+}
+
+export function runPaths(dir: string): RunFolder['paths'] {
+  const abs = resolve(dir);
+  return Object.fromEntries(Object.entries(RUN_FILES).map(([k, v]) => [k, join(abs, v)])) as RunFolder['paths'];
+}
+
+/** Writes the given parts of a run into `dir` (created if needed); each file is written atomically. */
+export async function writeRun(dir: string, parts: Partial<RunParts>): Promise<void> {
+  const p = runPaths(dir);
+  mkdirSync(p.checkpoints, { recursive: true });
+  if (parts.config) writeJsonAtomic(p.config, parts.config);
+  if (parts.model) await saveLayersModel(parts.model, p.model);
+  if (parts.detector) {
+    // Validate before writing, so a run folder can never hold a detector predict would refuse.
+    const d = parseDetectorSpec(parts.detector, p.detector);
+    writeJsonAtomic(p.detector, d);
+    const t: ThresholdFile = { ...d.threshold, score: d.score.name, ...(parts.thresholdCount ? { count: parts.thresholdCount } : {}) };
+    writeJsonAtomic(p.threshold, t);
+  }
+  if (parts.metrics) writeJsonAtomic(p.metrics, parseMetrics(JSON.parse(JSON.stringify(parts.metrics)), p.metrics));
+  if (parts.history) writeJsonAtomic(p.history, parseHistory(JSON.parse(JSON.stringify(parts.history)), p.history));
+  if (parts.artifacts) await writeArtifacts(p.artifacts, parts.artifacts);
+  if (parts.report !== undefined) writeFileAtomic(p.report, parts.report);
+}
+
+/**
+ * Opens a run folder. config.json, detector.json, threshold.json and model/model.json must exist
+ * and be valid; metrics.json and history.json are read when present.
+ */
+export function readRun(dir: string): RunFolder {
+  const p = runPaths(dir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new AresError('run folder not found', { file: dir });
+  }
+  for (const [what, path] of [['config.json', p.config], ['detector.json', p.detector], ['threshold.json', p.threshold], ['model/model.json', join(p.model, 'model.json')]] as const) {
+    if (!existsSync(path)) throw new AresError(`not a complete run folder: ${what} is missing`, { file: dir });
+  }
+  const config = readJsonFile(p.config, 'run config');
+  if (!isObject(config)) throw new AresError('invalid run config: expected a JSON object', { file: p.config });
+  const detector = parseDetectorSpec(readJsonFile(p.detector, 'detector description'), p.detector);
+  const threshold = parseThreshold(readJsonFile(p.threshold, 'threshold'), p.threshold, detector);
+  const metrics = existsSync(p.metrics) ? parseMetrics(readJsonFile(p.metrics, 'metrics'), p.metrics) : undefined;
+  const history = existsSync(p.history) ? parseHistory(readJsonFile(p.history, 'history'), p.history) : undefined;
+  return {
+    dir: resolve(dir), config, detector, threshold, metrics, history, paths: p,
+    loadModel: () => loadLayersModelFromDir(p.model),
+    readArtifacts: () => readArtifacts(p.artifacts),
+  };
+}
