@@ -32,8 +32,9 @@ export * as detectors from './baselines/index.js';
 
 // Runs, deployment, reports
 export { loadRun, type LoadedRun } from './pipeline/load-run.js';
-export { loadDetector, createDetector, UNKNOWN, type Detector, type Prediction } from './export/loader.js';
-export { writeReport, buildReport } from './report/index.js';
+export { loadDetector, createDetector, exportBundle, UNKNOWN, type Detector, type Prediction } from './export/index.js';
+export { readRun, writeRun, predictFiles, type RunFolder, type DetectorSpec } from './run/index.js';
+export { writeReport, buildReport, type ReportData } from './report/index.js';
 
 /**
  * Trains a model with ARES (or a baseline: method 'ce' | 'pixmix-only' | 'vos') on `options.id`,

@@ -57,7 +57,7 @@ export function decodeBundle(bytes: Uint8Array, file: string): { arrays: Record<
     const end = begin + e.length * Ctor.BYTES_PER_ELEMENT;
     if (end > bytes.length) throw bad(`array "${e.name}" is truncated`);
     // Copy so the result is aligned and independent of the file buffer.
-    arrays[e.name] = new Ctor(bytes.slice(begin, end).buffer);
+    arrays[e.name] = new Ctor(new Uint8Array(bytes.subarray(begin, end)).buffer);
   }
   return { arrays, meta: header.meta };
 }
