@@ -6,7 +6,8 @@ type T = tf.SymbolicTensor;
 
 /** Seeded He-normal initialisers, one per layer, so the same seed gives the same network. */
 function initSequence(seed: number) {
-  let s = seed * 1000;
+  // Offset by one: tfjs treats a seed of 0 as "no seed".
+  let s = seed * 1000 + 1;
   return () => tf.initializers.heNormal({ seed: s++ });
 }
 

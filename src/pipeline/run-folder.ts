@@ -115,7 +115,7 @@ function sampleImages(r: TrainRunResult): RunArtifacts['samples'] {
   return { pixmix: { shape, images: pixmix }, fractals: { shape, images: bank.images.slice(0, n * per) } };
 }
 
-export async function writeRunFolder(dir: string, r: TrainRunResult, report?: (dir: string) => Promise<string>): Promise<void> {
+export async function writeRunFolder(dir: string, r: TrainRunResult): Promise<void> {
   await writeRun(dir, {
     config: r.config as unknown as Record<string, unknown>,
     model: r.trained.model.layersModel,
@@ -125,5 +125,4 @@ export async function writeRunFolder(dir: string, r: TrainRunResult, report?: (d
     history: historyOf(r),
     artifacts: artifactsOf(r),
   });
-  if (report) await writeRun(dir, { report: await report(dir) });
 }

@@ -12,6 +12,7 @@ import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { writeJsonAtomic } from '../util/fs.js';
+import { writeReport } from '../report/index.js';
 import { writeRunFolder } from './run-folder.js';
 
 export interface TrainRunOptions {
@@ -91,8 +92,9 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   const evaluation = evaluate(trained.model, data, { scores: opts.scores ?? ['energy'], energyWeights: trained.energyWeights, tpr: cfg.tpr });
   const result = { config: cfg, engine, trained, data, evaluation, seconds: (performance.now() - t0) / 1000 };
   if (opts.out) {
-    opts.onPhase?.('writing the run folder');
+    opts.onPhase?.('writing the run folder and report');
     await writeRunFolder(opts.out, result);
+    writeReport(opts.out);
   }
   return result;
 }
