@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import os from 'node:os';
 import { AresError } from '../errors.js';
+import { initWasmBackend } from './wasm-init.js';
+import { registerWasmKernels } from './kernels/index.js';
 
 export type BackendName = 'wasm' | 'tensorflow' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'tensorflow', 'cpu'];
@@ -14,6 +17,20 @@ export interface EngineInfo {
 }
 
 let current: EngineInfo | null = null;
+
+/**
+ * Threads for the wasm backend: ARES_THREADS, else every core (at most 8, the size of tfjs's
+ * pre-spawned worker pool).
+ */
+export function requestedThreads(): number {
+  const raw = process.env.ARES_THREADS?.trim();
+  if (!raw) return Math.max(1, Math.min(8, os.cpus().length));
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 8) {
+    throw new AresError(`ARES_THREADS must be an integer from 1 to 8, got "${raw}"`, { exitCode: 2 });
+  }
+  return n;
+}
 
 /** The backend requested by --backend / ARES_BACKEND, or null when the default applies. */
 export function requestedBackend(): BackendName | null {
@@ -35,21 +52,63 @@ async function tfjsNodeAvailable(): Promise<boolean> {
 }
 
 /**
- * Chooses and initialises the tensor backend once per process: the requested one, else
- * `tensorflow` when @tensorflow/tfjs-node is importable, else `wasm`. Idempotent.
+ * Chooses and initialises the tensor backend: the requested one, else `tensorflow` when
+ * @tensorflow/tfjs-node is importable, else `wasm`, else (when wasm cannot start and nothing was
+ * requested) `cpu`. Each backend is initialised once per process; calling again with another
+ * backend switches to it (tests compare backends this way).
  */
-export async function initEngine(opts: { backend?: BackendName } = {}): Promise<EngineInfo> {
+export async function initEngine(opts: { backend?: BackendName; threads?: number } = {}): Promise<EngineInfo> {
   const wanted = opts.backend ?? requestedBackend();
   if (current && (!wanted || wanted === current.backend)) return current;
-  let backend: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
+  const backend: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
   if (backend === 'tensorflow' && !(await tfjsNodeAvailable())) {
     throw new AresError('backend "tensorflow" needs the optional package @tensorflow/tfjs-node (npm install @tensorflow/tfjs-node)', { exitCode: 2 });
   }
-  const ok = await tf.setBackend(backend);
-  if (!ok) throw new AresError(`could not initialise the ${backend} backend`);
-  await tf.ready();
-  current = { backend, threads: 1, customKernels: [] };
+  let info = initialised.get(backend);
+  if (info) {
+    if (!(await tf.setBackend(backend))) throw new AresError(`could not switch to the ${backend} backend`);
+  } else {
+    const threads = backend === 'wasm' ? opts.threads ?? requestedThreads() : 1;
+    try {
+      info = await startBackend(backend, threads);
+    } catch (err) {
+      if (wanted || backend !== 'wasm') throw err;
+      process.stderr.write(`ares: warning: wasm backend unavailable (${(err as Error).message}); using the slow cpu backend\n`);
+      info = await startBackend('cpu');
+    }
+    initialised.set(info.backend, info);
+  }
+  current = info;
   return current;
+}
+
+const initialised = new Map<BackendName, EngineInfo>();
+
+async function startBackend(backend: BackendName, threads = 1): Promise<EngineInfo> {
+  if (backend === 'wasm') {
+    await initWasmBackend(threads);
+    await tf.ready();
+    const { customKernels, threads: got } = await registerWasmKernels(threads);
+    return { backend, threads: got, customKernels };
+  }
+  if (!(await tf.setBackend(backend))) throw new AresError(`could not initialise the ${backend} backend`);
+  await tf.ready();
+  if (backend === 'cpu') muteCpuHint();
+  return { backend, threads: backend === 'cpu' ? 1 : os.cpus().length, customKernels: [] };
+}
+
+/**
+ * tfjs's cpu backend prints "install tfjs-node" on its first tensor; the engine already chose the
+ * backend deliberately, so that first tensor is made here with console.warn muted.
+ */
+function muteCpuHint(): void {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    tf.scalar(0).dispose();
+  } finally {
+    console.warn = warn;
+  }
 }
 
 export function engineInfo(): EngineInfo {

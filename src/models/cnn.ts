@@ -9,7 +9,8 @@ import { fromLayers } from './layers-classifier.js';
  * Convolutions feed batch norm, so they carry no bias (BN's beta plays that role).
  */
 export function buildCnn(inputShape: [number, number, number], numClasses: number, seed = 0): Classifier {
-  let s = seed * 1000;
+  // Offset by one: tfjs treats a seed of 0 as "no seed" (MPRandGauss uses `seed ? seed : Math.random()`).
+  let s = seed * 1000 + 1;
   const init = () => tf.initializers.heNormal({ seed: s++ });
   const input = tf.input({ shape: inputShape });
   let x: tf.SymbolicTensor = input;

@@ -1,0 +1,97 @@
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { AresError } from '../errors.js';
+import { engineInfo } from '../engine/backend.js';
+import { benchStepFactory, registerBenchStep } from './registry.js';
+import { BENCH_INPUT, ceBenchStep } from './ce-step.js';
+
+for (const model of Object.keys(BENCH_INPUT)) registerBenchStep(model, 'ce', ceBenchStep(model));
+
+export interface BenchOptions {
+  model: string;
+  method: string;
+  batch: number;
+  /** Timed steps. */
+  steps: number;
+  /** Untimed steps first (kernel compilation, allocator warm-up). */
+  warmup: number;
+  seed: number;
+  /** Milliseconds clock (tests substitute one; default performance.now). */
+  clock?: () => number;
+}
+
+export interface BenchResult {
+  model: string;
+  method: string;
+  backend: string;
+  threads: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  /** Median wall time of the timed steps. */
+  ms_per_step: number;
+  ms_min: number;
+  ms_max: number;
+  images_per_s: number;
+  /** Loss of the last step (a sanity check; same seed and backend give the same value). */
+  loss: number;
+  /** Tensors still alive after the timed steps minus before them (0 unless a step leaks). */
+  tensor_growth: number;
+  custom_kernels: number;
+  cpu: string;
+  node: string;
+}
+
+export const BENCH_DEFAULTS: Omit<BenchOptions, 'model' | 'method'> = { batch: 128, steps: 20, warmup: 3, seed: 0 };
+
+function checkCount(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new AresError(`--${name} must be an integer >= ${min}, got ${v}`, { exitCode: 2 });
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+
+/** Times `steps` full training steps after `warmup` untimed ones. The engine must be initialised. */
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+  checkCount('batch', opts.batch, 1);
+  checkCount('steps', opts.steps, 1);
+  checkCount('warmup', opts.warmup, 0);
+  const factory = benchStepFactory(opts.model, opts.method);
+  const engine = engineInfo();
+  const bench = await factory({ batch: opts.batch, seed: opts.seed });
+  try {
+    let loss = NaN;
+    for (let i = 0; i < opts.warmup; i++) loss = bench.step();
+    const before = tf.memory().numTensors;
+    const now = opts.clock ?? (() => performance.now());
+    const times: number[] = [];
+    for (let i = 0; i < opts.steps; i++) {
+      const t0 = now();
+      loss = bench.step();
+      times.push(now() - t0);
+    }
+    const growth = tf.memory().numTensors - before;
+    const ms = median(times);
+    return {
+      model: opts.model, method: opts.method, backend: engine.backend, threads: engine.threads, batch: opts.batch,
+      steps: opts.steps, warmup: opts.warmup,
+      ms_per_step: round(ms), ms_min: round(Math.min(...times)), ms_max: round(Math.max(...times)),
+      images_per_s: round(opts.batch / ms * 1000, 1), loss: round(loss, 6), tensor_growth: growth,
+      custom_kernels: engine.customKernels.length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version,
+    };
+  } finally {
+    bench.dispose();
+  }
+}
+
+export function formatBench(r: BenchResult): string {
+  return `${r.model} / ${r.method} on ${r.backend} (${r.threads} thread${r.threads === 1 ? '' : 's'}), batch ${r.batch}: `
+    + `${r.ms_per_step.toFixed(1)} ms/step median of ${r.steps} after ${r.warmup} warm-up `
+    + `(min ${r.ms_min.toFixed(1)}, max ${r.ms_max.toFixed(1)}), ${r.images_per_s.toFixed(0)} images/s, loss ${r.loss.toFixed(4)}`
+    + (r.tensor_growth ? `\nwarning: ${r.tensor_growth} tensors leaked over ${r.steps} steps` : '');
+}

@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+import type { KernelRuntime } from './runtime.js';
+import type { WasmBackendInternals } from '../wasm-init.js';
+
+/**
+ * Element-wise pieces of the training step on wasm: a threaded SIMD Relu, its gradient in one
+ * pass (tfjs composes it from Step, Cast and Multiply), and Identity / same-dtype Cast without a
+ * copy (tfjs's wasm backend copies every tensor the gradient tape saves).
+ */
+export const RELU_GRAD = 'AresReluGrad';
+
+const size = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape);
+
+export function reluConfig(rt: KernelRuntime, own: tf.KernelFunc): tf.KernelConfig {
+  return {
+    kernelName: tf.Relu,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype !== 'float32') return own(args);
+      const y = (args.backend as unknown as WasmBackendInternals).makeOutput(x.shape, 'float32');
+      rt.run('relu_fwd', rt.ptr(x), size(x), rt.ptr(y));
+      return y;
+    },
+  };
+}
+
+export function reluGradConfig(rt: KernelRuntime): tf.KernelConfig {
+  return {
+    kernelName: RELU_GRAD,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+      const dx = (backend as unknown as WasmBackendInternals).makeOutput(x.shape, 'float32');
+      rt.run('relu_grad', rt.ptr(dy), rt.ptr(x), size(x), rt.ptr(dx));
+      return dx;
+    },
+  };
+}
+
+/**
+ * Relu's gradient: the one-pass kernel where it applies, else tfjs's own formula
+ * (mul(dy, cast(step(x), 'float32'))) so other backends compute exactly what they did.
+ */
+export const reluGradient: tf.GradConfig = {
+  kernelName: tf.Relu,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved) => {
+    const [x] = saved;
+    const d = dy as tf.Tensor;
+    const fast = tf.getBackend() === 'wasm' && tf.getKernel(RELU_GRAD, 'wasm') != null
+      && x.dtype === 'float32' && d.dtype === 'float32' && tf.util.arraysEqual(x.shape, d.shape);
+    if (fast) return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: d, x } as unknown as tf.NamedTensorMap) as tf.Tensor };
+    return { x: () => tf.mul(d, tf.cast(tf.step(x), 'float32')) };
+  },
+};
+
+/** Tensors are immutable, so an identity can share its input's data (as the cpu backend does). */
+export function identityConfig(own: tf.KernelFunc): tf.KernelConfig {
+  return {
+    kernelName: tf.Identity,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype === 'string') return own(args);
+      (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  };
+}
+
+export function castConfig(own: tf.KernelFunc): tf.KernelConfig {
+  return {
+    kernelName: tf.Cast,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype !== (args.attrs as { dtype: string }).dtype || x.dtype === 'string') return own(args);
+      (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type * as tf from '@tensorflow/tfjs';
+import { AresError } from '../../errors.js';
+import { wasmMemory, type WasmBackendInternals } from '../wasm-init.js';
+
+/**
+ * Runs this project's wasm SIMD kernels (src/engine/kernels/*.c) on the tfjs wasm backend's own
+ * memory, so they read and write tensors in place. With the threaded (shared-memory) build the
+ * kernels also run in helper worker threads: a call splits its output into `threads` disjoint
+ * parts, the calling thread computes part 0 and each helper one other part.
+ */
+
+// Control block shared with the helpers (Int32 slots).
+const SEQ = 0;       // bumped once per call; helpers wait on it
+const DONE = 1;      // helpers that finished the current call
+const FN = 2;        // index into KERNEL_NAMES, or -1 to stop
+const FAILED = 3;    // set by a helper whose kernel threw
+const NARGS = 4;
+const ARGS = 5;
+const MAX_ARGS = 12;
+
+export const KERNEL_NAMES = [
+  'conv2d_dw', 'conv2d_dw_scalar', 'pad_nhwc', 'transpose_taps', 'gather_conv',
+  'wino_filter', 'wino_scratch', 'wino_conv', 'rot180_swap', 'wino_dw_accumulate', 'wino_dw_finish',
+  'bn_stats_pass', 'bn_finish_mean', 'bn_forward_coef', 'bn_apply', 'bn_grad_pass', 'bn_grad_finish', 'bn_grad_apply',
+  'maxpool_grad', 'matmul_t', 'matmul_t_scratch', 'relu_fwd', 'relu_grad',
+] as const;
+export type KernelName = (typeof KERNEL_NAMES)[number];
+
+// Runs in each helper thread (CommonJS, evaluated from this string so it needs no file of its own).
+const HELPER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, memory, ctrl, part, nparts, names } = workerData;
+const inst = new WebAssembly.Instance(module, { env: { memory } });
+const fns = names.map((n) => inst.exports[n]);
+const c = new Int32Array(ctrl);
+parentPort.postMessage('ready');
+let seen = Atomics.load(c, ${SEQ});
+for (;;) {
+  Atomics.wait(c, ${SEQ}, seen);
+  seen = Atomics.load(c, ${SEQ});
+  const f = c[${FN}];
+  if (f < 0) break;
+  const args = [];
+  for (let i = 0; i < c[${NARGS}]; i++) args.push(c[${ARGS} + i]);
+  try { fns[f](...args, part, nparts); } catch (e) { Atomics.store(c, ${FAILED}, 1); parentPort.postMessage(String(e)); }
+  Atomics.add(c, ${DONE}, 1);
+  Atomics.notify(c, ${DONE});
+}
+`;
+
+type KernelFn = (...args: number[]) => number;
+
+/** The built kernels: next to this file, or (when running tsc's dist/ output) in src/. */
+function kernelBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  const name = shared ? 'kernels-shared.wasm' : 'kernels.wasm';
+  const candidates = [new URL(`./${name}`, import.meta.url), new URL(`../../../src/engine/kernels/${name}`, import.meta.url)];
+  for (const url of candidates) {
+    if (existsSync(url)) return new Uint8Array(readFileSync(url));
+  }
+  throw new AresError(`missing ${fileURLToPath(candidates[0])}: build it with scripts/build-kernels.sh`);
+}
+
+export class KernelRuntime {
+  private readonly fns: Record<KernelName, KernelFn>;
+  private readonly ctrl: Int32Array;
+  private readonly helpers: Worker[];
+
+  private constructor(private readonly be: WasmBackendInternals, private readonly memory: WebAssembly.Memory,
+    fns: Record<KernelName, KernelFn>, ctrl: Int32Array, helpers: Worker[]) {
+    this.fns = fns; this.ctrl = ctrl; this.helpers = helpers;
+  }
+
+  /** Threads a call runs on (1 + helpers). */
+  get threads(): number { return this.helpers.length + 1; }
+
+  /** Instantiates the kernels on the backend's memory; `threads` > 1 needs the shared-memory build. */
+  static async create(backend: tf.KernelBackend, threads: number): Promise<KernelRuntime> {
+    const be = backend as unknown as WasmBackendInternals;
+    const memory = wasmMemory(be);
+    const shared = memory.buffer instanceof SharedArrayBuffer;
+    const module = new WebAssembly.Module(kernelBytes(shared));
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const fns = Object.fromEntries(KERNEL_NAMES.map((n) => {
+      const f = instance.exports[n];
+      if (typeof f !== 'function') throw new AresError(`internal: kernel module lacks ${n} (rerun scripts/build-kernels.sh)`);
+      return [n, f as KernelFn];
+    })) as Record<KernelName, KernelFn>;
+    const nhelpers = shared ? Math.max(0, threads - 1) : 0;
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
+    const helpers = await Promise.all(Array.from({ length: nhelpers }, (_, i) => startHelper(module, memory, ctrl, i + 1, nhelpers + 1)));
+    return new KernelRuntime(be, memory, fns, ctrl, helpers);
+  }
+
+  /** Heap offset of a tensor's data. */
+  ptr(t: tf.TensorInfo): number { return this.be.dataIdMap.get(t.dataId).memoryOffset; }
+
+  malloc(bytes: number): number {
+    const p = this.be.wasm._malloc(bytes);
+    if (!p) throw new AresError(`out of wasm memory allocating ${bytes} bytes`);
+    return p;
+  }
+
+  free(p: number): void { this.be.wasm._free(p); }
+
+  /** A fresh Int32 view of the heap (the buffer changes when the heap grows). */
+  heapI32(): Int32Array { return new Int32Array(this.memory.buffer); }
+
+  /** Allocates and fills an i32 array on the heap; the caller frees it. */
+  ints(values: number[]): number {
+    const p = this.malloc(4 * values.length);
+    this.heapI32().set(values, p >> 2);
+    return p;
+  }
+
+  /** Calls a kernel on the calling thread only (setup helpers, sizes). */
+  call1(name: KernelName, ...args: number[]): number { return this.fns[name](...args); }
+
+  /** Calls a kernel split over all threads; `args` exclude the trailing (part, nparts). */
+  run(name: KernelName, ...args: number[]): void {
+    const n = this.threads;
+    if (n === 1) { this.fns[name](...args, 0, 1); return; }
+    if (args.length > MAX_ARGS) throw new AresError(`internal: too many kernel arguments for ${name}`);
+    const c = this.ctrl;
+    c[FN] = KERNEL_NAMES.indexOf(name);
+    c[NARGS] = args.length;
+    for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i];
+    Atomics.store(c, DONE, 0);
+    Atomics.add(c, SEQ, 1);
+    Atomics.notify(c, SEQ);
+    this.fns[name](...args, 0, n);
+    const want = n - 1;
+    let done: number;
+    while ((done = Atomics.load(c, DONE)) < want) Atomics.wait(c, DONE, done);
+    if (Atomics.exchange(c, FAILED, 0)) throw new AresError(`internal: kernel ${name} failed in a helper thread`);
+  }
+
+  /** Stops the helper threads. */
+  async dispose(): Promise<void> {
+    const c = this.ctrl;
+    c[FN] = -1;
+    Atomics.add(c, SEQ, 1);
+    Atomics.notify(c, SEQ);
+    await Promise.all(this.helpers.map((w) => w.terminate()));
+  }
+}
+
+function startHelper(module: WebAssembly.Module, memory: WebAssembly.Memory, ctrl: Int32Array,
+  part: number, nparts: number): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(HELPER_SOURCE, {
+      eval: true,
+      workerData: { module, memory, ctrl: ctrl.buffer, part, nparts, names: KERNEL_NAMES },
+    });
+    w.once('message', () => { w.unref(); resolve(w); });
+    w.on('message', (m) => { if (m !== 'ready') process.stderr.write(`ares: kernel helper thread: ${m}\n`); });
+    w.once('error', reject);
+  });
+}

@@ -1,0 +1,315 @@
+// 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015), in
+// wasm SIMD128 (rules as in conv_dw.c). Each 2x2 block of outputs costs 16 multiply-adds per
+// (input, output) channel pair instead of 36; the transforms are additions only.
+//   filter:  U = G g G^T     (4x4 per channel pair, once per call)
+//   input:   V = B^T d B     (4x4 input tile d, per channel)
+//   product: M[xi] = V[xi] . U[xi] for each of the 16 positions xi (a small matrix product)
+//   output:  Y = A^T M A     (2x2 outputs)
+// Tiles are processed in blocks of WT so the block's V and M stay in cache; blocks split across
+// parts and each output is computed by one part in one order.
+//
+// Output (oy, ox) reads input rows oy-top .. oy-top+2 and columns ox-left .. ox-left+2 (zero
+// outside the image). Tiles inside the image are read in place; the few on its border are first
+// copied with their zeros into a 4x4 scratch tile, so the input needs no padded copy.
+// Needs Ci % 4 == 0 and Co % 8 == 0.
+
+#include <wasm_simd128.h>
+
+typedef float f32;
+typedef int i32;
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#define V(p) wasm_v128_load(p)
+#define ST(p, v) wasm_v128_store(p, v)
+#define ADD wasm_f32x4_add
+#define SUB wasm_f32x4_sub
+#define MAC(acc, a, b) acc = ADD(acc, wasm_f32x4_mul(a, b))
+#define WT 32
+
+static inline i32 share_begin(i32 n, i32 part, i32 nparts) { return (i32)(((long long)n * part) / nparts); }
+
+// U[xi][ci][co] from g[3][3][Ci][Co]; co in vectors of 4.
+EXPORT(wino_filter)
+void wino_filter(const f32 *g, i32 Ci, i32 Co, f32 *U) {
+  const v128_t h = wasm_f32x4_splat(0.5f);
+  const i32 S = Ci * Co;  // stride between taps of g and between positions of U
+  for (i32 ci = 0; ci < Ci; ci++) {
+    for (i32 co = 0; co < Co; co += 4) {
+      const f32 *p = g + ci * Co + co;
+      v128_t t[4][3];
+      // t = G g: rows 0 and 3 copy g's first and last rows; rows 1, 2 are (g0 +- g1 + g2) / 2.
+      for (i32 j = 0; j < 3; j++) {
+        const v128_t g0 = V(p + (0 * 3 + j) * S), g1 = V(p + (1 * 3 + j) * S), g2 = V(p + (2 * 3 + j) * S);
+        t[0][j] = g0;
+        t[1][j] = wasm_f32x4_mul(ADD(ADD(g0, g1), g2), h);
+        t[2][j] = wasm_f32x4_mul(ADD(SUB(g0, g1), g2), h);
+        t[3][j] = g2;
+      }
+      for (i32 i = 0; i < 4; i++) {
+        f32 *u = U + (i * 4) * S + ci * Co + co;
+        ST(u, t[i][0]);
+        ST(u + S, wasm_f32x4_mul(ADD(ADD(t[i][0], t[i][1]), t[i][2]), h));
+        ST(u + 2 * S, wasm_f32x4_mul(ADD(SUB(t[i][0], t[i][1]), t[i][2]), h));
+        ST(u + 3 * S, t[i][2]);
+      }
+    }
+  }
+}
+
+// The call's geometry (i32 array).
+enum { G_B, G_H, G_W, G_CI, G_OH, G_OW, G_CO, G_RELU, G_BIAS, G_TOP, G_LEFT };
+
+static inline i32 tile_inside(i32 H, i32 W, i32 iy, i32 ix) { return iy >= 0 && iy + 4 <= H && ix >= 0 && ix + 4 <= W; }
+
+// Copies the 4x4 x Ci input tile at (iy, ix) of image b into buf ([4][4][Ci]), zeros outside.
+static const f32 *border_tile(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, f32 *buf) {
+  for (i32 r = 0; r < 4; r++)
+    for (i32 c = 0; c < 4; c++) {
+      f32 *d = buf + (r * 4 + c) * Ci;
+      const i32 yy = iy + r, xx = ix + c;
+      if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
+        for (i32 k = 0; k < Ci; k += 4) ST(d + k, wasm_f32x4_splat(0.f));
+      } else {
+        const f32 *src = x + ((b * H + yy) * W + xx) * Ci;
+        for (i32 k = 0; k < Ci; k += 4) ST(d + k, V(src + k));
+      }
+    }
+  return buf;
+}
+
+// V[xi][k][c..c+3] for tile k of the block, from the 4x4 input tile at d (row stride rs).
+static inline void input_tile(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k) {
+  v128_t t[4][4];
+  for (i32 j = 0; j < 4; j++) {
+    const v128_t d0 = V(d + j * Ci), d1 = V(d + rs + j * Ci), d2 = V(d + 2 * rs + j * Ci), d3 = V(d + 3 * rs + j * Ci);
+    t[0][j] = SUB(d0, d2);
+    t[1][j] = ADD(d1, d2);
+    t[2][j] = SUB(d2, d1);
+    t[3][j] = SUB(d1, d3);
+  }
+  const i32 S = WT * Ci;
+  f32 *o = v + k * Ci;
+  for (i32 i = 0; i < 4; i++) {
+    ST(o + (i * 4 + 0) * S, SUB(t[i][0], t[i][2]));
+    ST(o + (i * 4 + 1) * S, ADD(t[i][1], t[i][2]));
+    ST(o + (i * 4 + 2) * S, SUB(t[i][2], t[i][1]));
+    ST(o + (i * 4 + 3) * S, SUB(t[i][1], t[i][3]));
+  }
+}
+
+// Input transforms of every channel of the tile at (iy, ix) into row k of the block's V.
+static inline void input_tiles(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, f32 *buf, f32 *v, i32 k) {
+  const i32 inside = tile_inside(H, W, iy, ix);
+  const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile(x, H, W, Ci, b, iy, ix, buf);
+  const i32 rs = inside ? W * Ci : 4 * Ci;
+  for (i32 c = 0; c < Ci; c += 4) input_tile(d + c, rs, Ci, v + c, k);
+}
+
+// M[xi][k0..k0+3][co..co+7] = V[xi][k0..k0+3][:] . U[xi][:][co..co+7]
+static inline void gemm4x8(const f32 *v, i32 Ci, const f32 *u, i32 Co, f32 *m) {
+  v128_t a00 = wasm_f32x4_splat(0.f), a01 = a00, a10 = a00, a11 = a00;
+  v128_t a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  const f32 *v0 = v, *v1 = v + Ci, *v2 = v + 2 * Ci, *v3 = v + 3 * Ci;
+  for (i32 c = 0; c < Ci; c++, u += Co) {
+    const v128_t w0 = V(u), w1 = V(u + 4);
+    v128_t s = wasm_v128_load32_splat(v0 + c);
+    MAC(a00, s, w0); MAC(a01, s, w1);
+    s = wasm_v128_load32_splat(v1 + c);
+    MAC(a10, s, w0); MAC(a11, s, w1);
+    s = wasm_v128_load32_splat(v2 + c);
+    MAC(a20, s, w0); MAC(a21, s, w1);
+    s = wasm_v128_load32_splat(v3 + c);
+    MAC(a30, s, w0); MAC(a31, s, w1);
+  }
+  ST(m, a00); ST(m + 4, a01);
+  ST(m + Co, a10); ST(m + Co + 4, a11);
+  ST(m + 2 * Co, a20); ST(m + 2 * Co + 4, a21);
+  ST(m + 3 * Co, a30); ST(m + 3 * Co + 4, a31);
+}
+
+static inline v128_t epilogue(const i32 *g, const f32 *bias, v128_t v) {
+  if (g[G_BIAS]) v = ADD(v, V(bias));
+  if (g[G_RELU]) v = wasm_f32x4_max(v, wasm_f32x4_splat(0.f));
+  return v;
+}
+
+// Floats of scratch one part needs: the block's V and M, and a border tile.
+EXPORT(wino_scratch)
+i32 wino_scratch(i32 Ci, i32 Co) { return 16 * WT * (Ci + Co) + 16 * Ci; }
+
+EXPORT(wino_conv)
+void wino_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bias, f32 *scratch,
+               i32 part, i32 nparts) {
+  const i32 H = g[G_H], W = g[G_W], Ci = g[G_CI], OH = g[G_OH], OW = g[G_OW], Co = g[G_CO];
+  const i32 TH = (OH + 1) / 2, TW = (OW + 1) / 2, per_img = TH * TW, ntiles = g[G_B] * per_img;
+  const i32 nblocks = (ntiles + WT - 1) / WT;
+  f32 *vbuf = scratch + part * (16 * WT * (Ci + Co) + 16 * Ci);
+  f32 *mbuf = vbuf + 16 * WT * Ci, *tbuf = mbuf + 16 * WT * Co;
+  const i32 b0 = share_begin(nblocks, part, nparts), b1 = share_begin(nblocks, part + 1, nparts);
+  for (i32 blk = b0; blk < b1; blk++) {
+    const i32 t0 = blk * WT, nt = ntiles - t0 < WT ? ntiles - t0 : WT;
+    for (i32 k = 0; k < nt; k++) {
+      const i32 t = t0 + k, b = t / per_img, r = t % per_img;
+      input_tiles(x, H, W, Ci, b, 2 * (r / TW) - g[G_TOP], 2 * (r % TW) - g[G_LEFT], tbuf, vbuf, k);
+    }
+    // The last block's rows past nt are zeroed (not left stale: garbage could hold denormals,
+    // which are slow); their products are computed but never stored.
+    const i32 nt4 = (nt + 3) & ~3;
+    for (i32 xi = 0; xi < 16; xi++)
+      for (i32 k = nt; k < nt4; k++)
+        for (i32 c = 0; c < Ci; c += 4) ST(vbuf + (xi * WT + k) * Ci + c, wasm_f32x4_splat(0.f));
+    for (i32 xi = 0; xi < 16; xi++) {
+      const f32 *v = vbuf + xi * WT * Ci, *u = U + xi * Ci * Co;
+      f32 *m = mbuf + xi * WT * Co;
+      for (i32 k = 0; k < nt4; k += 4)
+        for (i32 co = 0; co < Co; co += 8) gemm4x8(v + k * Ci, Ci, u + co, Co, m + k * Co + co);
+    }
+    const i32 S = WT * Co;
+    for (i32 k = 0; k < nt; k++) {
+      const i32 t = t0 + k, b = t / per_img, r = t % per_img;
+      const i32 oy = 2 * (r / TW), ox = 2 * (r % TW);
+      f32 *o = y + ((b * OH + oy) * OW + ox) * Co;
+      const i32 right = ox + 1 < OW, down = oy + 1 < OH;
+      for (i32 co = 0; co < Co; co += 4) {
+        const f32 *m = mbuf + k * Co + co;
+        v128_t s0[4], s1[4];
+        for (i32 j = 0; j < 4; j++) {
+          const v128_t m0 = V(m + (0 * 4 + j) * S), m1 = V(m + (1 * 4 + j) * S);
+          const v128_t m2 = V(m + (2 * 4 + j) * S), m3 = V(m + (3 * 4 + j) * S);
+          s0[j] = ADD(ADD(m0, m1), m2);
+          s1[j] = SUB(SUB(m1, m2), m3);
+        }
+        const f32 *bb = bias + co;
+        ST(o + co, epilogue(g, bb, ADD(ADD(s0[0], s0[1]), s0[2])));
+        if (right) ST(o + Co + co, epilogue(g, bb, SUB(SUB(s0[1], s0[2]), s0[3])));
+        if (down) {
+          ST(o + OW * Co + co, epilogue(g, bb, ADD(ADD(s1[0], s1[1]), s1[2])));
+          if (right) ST(o + (OW + 1) * Co + co, epilogue(g, bb, SUB(SUB(s1[1], s1[2]), s1[3])));
+        }
+      }
+    }
+  }
+}
+
+// w' [3,3,Co,Ci] with w'[ky,kx,co,ci] = w[2-ky,2-kx,ci,co]: the filter that turns the input
+// gradient of a stride-1 3x3 convolution into a forward one.
+EXPORT(rot180_swap)
+void rot180_swap(const f32 *w, i32 Ci, i32 Co, f32 *out) {
+  for (i32 ky = 0; ky < 3; ky++)
+    for (i32 kx = 0; kx < 3; kx++)
+      for (i32 ci = 0; ci < Ci; ci++)
+        for (i32 co = 0; co < Co; co++)
+          out[((ky * 3 + kx) * Co + co) * Ci + ci] = w[(((2 - ky) * 3 + (2 - kx)) * Ci + ci) * Co + co];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter gradient of the same convolution by F(3x3, 2x2), the transposed algorithm: over each 2x2
+// tile e of dy and the 4x4 tile d of (padded) x it reads,
+//     dW += G^T [ (A e A^T) . (B^T d B) ] G
+// The 16 products are summed over all tiles first (a matrix product per position xi, reducing
+// over tiles) and transformed once at the end. Tiles fall into NG fixed groups, each summed into
+// its own partial; the groups are added in order, so results do not depend on the thread count.
+// ---------------------------------------------------------------------------------------------
+
+enum { D_B, D_H, D_W, D_CI, D_OH, D_OW, D_CO, D_NG, D_TOP, D_LEFT };
+
+// Vd[xi][k][c..c+3] = A e A^T for the dy tile at (oy, ox); entries past the edge are zero.
+static inline void dy_tile(const f32 *dy, i32 OH, i32 OW, i32 Co, i32 b, i32 oy, i32 ox, i32 c, f32 *vd, i32 k) {
+  const v128_t z = wasm_f32x4_splat(0.f);
+  const f32 *p = dy + ((b * OH + oy) * OW + ox) * Co + c;
+  const i32 right = ox + 1 < OW, down = oy + 1 < OH;
+  const v128_t e00 = V(p), e01 = right ? V(p + Co) : z;
+  const v128_t e10 = down ? V(p + OW * Co) : z, e11 = down && right ? V(p + (OW + 1) * Co) : z;
+  // Rows of A e: e0, e0 + e1, e0 - e1, -e1 (per column), then the same on columns.
+  const v128_t r[4][2] = {
+    { e00, e01 }, { ADD(e00, e10), ADD(e01, e11) }, { SUB(e00, e10), SUB(e01, e11) }, { SUB(z, e10), SUB(z, e11) },
+  };
+  const i32 S = WT * Co;
+  f32 *o = vd + k * Co + c;
+  for (i32 i = 0; i < 4; i++) {
+    ST(o + (i * 4 + 0) * S, r[i][0]);
+    ST(o + (i * 4 + 1) * S, ADD(r[i][0], r[i][1]));
+    ST(o + (i * 4 + 2) * S, SUB(r[i][0], r[i][1]));
+    ST(o + (i * 4 + 3) * S, SUB(z, r[i][1]));
+  }
+}
+
+// m[ci..ci+3][co..co+7] += sum over the block's nt tiles of vx[k][ci..] * vd[k][co..]
+static inline void gemm_tn(const f32 *vx, i32 Ci, const f32 *vd, i32 Co, i32 nt, f32 *m) {
+  v128_t a00 = V(m), a01 = V(m + 4), a10 = V(m + Co), a11 = V(m + Co + 4);
+  v128_t a20 = V(m + 2 * Co), a21 = V(m + 2 * Co + 4), a30 = V(m + 3 * Co), a31 = V(m + 3 * Co + 4);
+  for (i32 k = 0; k < nt; k++, vx += Ci, vd += Co) {
+    const v128_t d0 = V(vd), d1 = V(vd + 4);
+    v128_t s = wasm_v128_load32_splat(vx);
+    MAC(a00, s, d0); MAC(a01, s, d1);
+    s = wasm_v128_load32_splat(vx + 1);
+    MAC(a10, s, d0); MAC(a11, s, d1);
+    s = wasm_v128_load32_splat(vx + 2);
+    MAC(a20, s, d0); MAC(a21, s, d1);
+    s = wasm_v128_load32_splat(vx + 3);
+    MAC(a30, s, d0); MAC(a31, s, d1);
+  }
+  ST(m, a00); ST(m + 4, a01); ST(m + Co, a10); ST(m + Co + 4, a11);
+  ST(m + 2 * Co, a20); ST(m + 2 * Co + 4, a21); ST(m + 3 * Co, a30); ST(m + 3 * Co + 4, a31);
+}
+
+// Pass 1: partial[g][xi][ci][co] for this part's groups g. scratch: wino_scratch(Ci, Co) per part.
+// x is unpadded, placed at (top, left) as in wino_conv.
+EXPORT(wino_dw_accumulate)
+void wino_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial, f32 *scratch, i32 part, i32 nparts) {
+  const i32 H = g[D_H], W = g[D_W], Ci = g[D_CI], OH = g[D_OH], OW = g[D_OW], Co = g[D_CO], NG = g[D_NG];
+  const i32 TH = (OH + 1) / 2, TW = (OW + 1) / 2, per_img = TH * TW, ntiles = g[D_B] * per_img;
+  const i32 nblocks = (ntiles + WT - 1) / WT;
+  f32 *vx = scratch + part * (16 * WT * (Ci + Co) + 16 * Ci), *vd = vx + 16 * WT * Ci, *tbuf = vd + 16 * WT * Co;
+  const i32 g0 = share_begin(NG, part, nparts), g1 = share_begin(NG, part + 1, nparts);
+  for (i32 grp = g0; grp < g1; grp++) {
+    f32 *m = partial + grp * 16 * Ci * Co;
+    for (i32 i = 0; i < 16 * Ci * Co; i += 4) ST(m + i, wasm_f32x4_splat(0.f));
+    const i32 bl0 = share_begin(nblocks, grp, NG), bl1 = share_begin(nblocks, grp + 1, NG);
+    for (i32 blk = bl0; blk < bl1; blk++) {
+      const i32 t0 = blk * WT, nt = ntiles - t0 < WT ? ntiles - t0 : WT;
+      for (i32 k = 0; k < nt; k++) {
+        const i32 t = t0 + k, b = t / per_img, r = t % per_img, oy = 2 * (r / TW), ox = 2 * (r % TW);
+        input_tiles(x, H, W, Ci, b, oy - g[D_TOP], ox - g[D_LEFT], tbuf, vx, k);
+        for (i32 c = 0; c < Co; c += 4) dy_tile(dy, OH, OW, Co, b, oy, ox, c, vd, k);
+      }
+      for (i32 xi = 0; xi < 16; xi++) {
+        const f32 *x0 = vx + xi * WT * Ci, *d0 = vd + xi * WT * Co;
+        f32 *mx = m + xi * Ci * Co;
+        for (i32 ci = 0; ci < Ci; ci += 4)
+          for (i32 co = 0; co < Co; co += 8) gemm_tn(x0 + ci, Ci, d0 + co, Co, nt, mx + ci * Co + co);
+      }
+    }
+  }
+}
+
+// Pass 2: dw[ky][kx][ci][co] = G^T (sum over groups of partial) G, input channels split by part.
+EXPORT(wino_dw_finish)
+void wino_dw_finish(const i32 *g, const f32 *partial, f32 *dw, i32 part, i32 nparts) {
+  const i32 Ci = g[D_CI], Co = g[D_CO], NG = g[D_NG], S = Ci * Co;
+  const v128_t h = wasm_f32x4_splat(0.5f);
+  const i32 c0 = share_begin(Ci, part, nparts), c1 = share_begin(Ci, part + 1, nparts);
+  for (i32 ci = c0; ci < c1; ci++) {
+    for (i32 co = 0; co < Co; co += 4) {
+      v128_t m[4][4];
+      for (i32 xi = 0; xi < 16; xi++) {
+        v128_t s = wasm_f32x4_splat(0.f);
+        for (i32 grp = 0; grp < NG; grp++) s = ADD(s, V(partial + (grp * 16 + xi) * S + ci * Co + co));
+        m[xi / 4][xi % 4] = s;
+      }
+      // G^T = [[1, 1/2, 1/2, 0], [0, 1/2, -1/2, 0], [0, 1/2, 1/2, 1]] on rows, then on columns.
+      v128_t t[3][4];
+      for (i32 j = 0; j < 4; j++) {
+        t[0][j] = ADD(m[0][j], wasm_f32x4_mul(ADD(m[1][j], m[2][j]), h));
+        t[1][j] = wasm_f32x4_mul(SUB(m[1][j], m[2][j]), h);
+        t[2][j] = ADD(m[3][j], wasm_f32x4_mul(ADD(m[1][j], m[2][j]), h));
+      }
+      for (i32 i = 0; i < 3; i++) {
+        f32 *o = dw + (i * 3) * S + ci * Co + co;
+        ST(o, ADD(t[i][0], wasm_f32x4_mul(ADD(t[i][1], t[i][2]), h)));
+        ST(o + S, wasm_f32x4_mul(SUB(t[i][1], t[i][2]), h));
+        ST(o + 2 * S, ADD(t[i][3], wasm_f32x4_mul(ADD(t[i][1], t[i][2]), h)));
+      }
+    }
+  }
+}
