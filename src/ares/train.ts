@@ -72,7 +72,7 @@ export interface TrainedModel {
 }
 
 /** Everything that changes during training: what a checkpoint must hold. */
-interface Session {
+export interface Session {
   cfg: TrainConfig;
   data: PreparedDataset;
   model: Classifier;
@@ -145,7 +145,7 @@ export async function train(cfg: TrainConfig, data: PreparedDataset, opts: Train
   };
 }
 
-function createSession(cfg: TrainConfig, data: PreparedDataset): Session {
+export function createSession(cfg: TrainConfig, data: PreparedDataset): Session {
   const k = data.classNames.length;
   const model = buildModel(cfg.model, data.shape, k, cfg.seed);
   const stages = stagesOf(cfg);
@@ -166,10 +166,10 @@ function createSession(cfg: TrainConfig, data: PreparedDataset): Session {
   };
 }
 
-interface StepResult { ce: number; jsd: number | null; loss: number; correct: number }
+export interface StepResult { ce: number; jsd: number | null; loss: number; correct: number }
 
 /** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
-function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
+export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
   const { cfg, model, data } = s;
   const [h, w, c] = data.shape;
   const b = y.length;

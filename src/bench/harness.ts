@@ -4,8 +4,12 @@ import { AresError } from '../errors.js';
 import { engineInfo } from '../engine/backend.js';
 import { benchStepFactory, registerBenchStep } from './registry.js';
 import { BENCH_INPUT, ceBenchStep } from './ce-step.js';
+import { aresBenchStep } from './ares-step.js';
 
-for (const model of Object.keys(BENCH_INPUT)) registerBenchStep(model, 'ce', ceBenchStep(model));
+for (const model of Object.keys(BENCH_INPUT)) {
+  registerBenchStep(model, 'ce', ceBenchStep(model));
+  registerBenchStep(model, 'ares', aresBenchStep(model));
+}
 
 export interface BenchOptions {
   model: string;
