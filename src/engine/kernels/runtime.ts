@@ -18,7 +18,8 @@ const DONE = 1;      // helpers that finished the current call
 const FN = 2;        // index into KERNEL_NAMES, or -1 to stop
 const FAILED = 3;    // set by a helper whose kernel threw
 const NARGS = 4;
-const ARGS = 5;
+const HEAP_PAGES = 5; // the heap's size in 64 KiB pages when the call was made
+const ARGS = 6;
 const MAX_ARGS = 12;
 
 export const KERNEL_NAMES = [
@@ -38,6 +39,7 @@ const fns = names.map((n) => inst.exports[n]);
 const c = new Int32Array(ctrl);
 parentPort.postMessage('ready');
 let seen = Atomics.load(c, ${SEQ});
+let pages = -1;
 for (;;) {
   Atomics.wait(c, ${SEQ}, seen);
   seen = Atomics.load(c, ${SEQ});
@@ -45,6 +47,9 @@ for (;;) {
   if (f < 0) break;
   const args = [];
   for (let i = 0; i < c[${NARGS}]; i++) args.push(c[${ARGS} + i]);
+  // A heap grown by the main thread reaches this thread's instance asynchronously in V8; grow(0)
+  // makes this thread take the new size now, so the kernel cannot trap on freshly allocated memory.
+  if (c[${HEAP_PAGES}] !== pages) { memory.grow(0); pages = c[${HEAP_PAGES}]; }
   try { fns[f](...args, part, nparts); } catch (e) { Atomics.store(c, ${FAILED}, 1); parentPort.postMessage(String(e)); }
   Atomics.add(c, ${DONE}, 1);
   Atomics.notify(c, ${DONE});
@@ -126,6 +131,7 @@ export class KernelRuntime {
     const c = this.ctrl;
     c[FN] = KERNEL_NAMES.indexOf(name);
     c[NARGS] = args.length;
+    c[HEAP_PAGES] = this.memory.buffer.byteLength / 65536;
     for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i];
     Atomics.store(c, DONE, 0);
     Atomics.add(c, SEQ, 1);
