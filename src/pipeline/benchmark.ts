@@ -96,7 +96,7 @@ export async function runBenchmark(c: BenchmarkConfig, out: string, hooks: Bench
       cells.push(cell);
       hooks.onCell?.(cell, cells.length, total);
       // Results so far are always on disk, so an interrupted benchmark loses at most one cell.
-      writeJsonAtomic(join(out, 'results.json'), { name: c.name, defaults: c.defaults, cells: cells.map(({ metrics: m, ...rest }) => ({ ...rest, metrics: m })) });
+      writeJsonAtomic(join(out, 'results.json'), { name: c.name, defaults: c.defaults, cells });
     }
   }
   const markdown = renderTables(c, cells);
