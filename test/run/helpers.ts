@@ -11,8 +11,8 @@ export function tempDir(tag: string): { dir: string; cleanup: () => void } {
 }
 
 /** Runs `node bin/ares.js ...args` from the repository root. */
-export function runCli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/ares.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: join(import.meta.dirname, '..', '..'), timeout: 120_000 });
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/ares.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: join(import.meta.dirname, '..', '..'), timeout: timeoutMs });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

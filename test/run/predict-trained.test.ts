@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSet } from '../../src/data/index.js';
+import { initEngine } from '../../src/engine/backend.js';
+import { prepareForConfig, resolveConfig } from '../../src/pipeline/train-run.js';
+import type { TrainConfig } from '../../src/ares/config.js';
+import { encodePng } from '../../src/run/images.js';
+import { runCli, tempDir } from './helpers.js';
+
+/**
+ * The same "done when" as predict.test.ts, but on the output of `ares train` itself (ARES, the
+ * reference CNN, MNIST digits 0–5) rather than on a test fixture, so the whole path a user takes
+ * — train, then predict on PNG files — is exercised. The digits are the run's own test split
+ * (never trained on, never used for γ); the noise is drawn with a seed the run never used.
+ */
+const { dir, cleanup } = tempDir('predict-trained');
+afterAll(cleanup);
+const runDir = join(dir, 'run');
+const digitsDir = join(dir, 'digits');
+const noiseDir = join(dir, 'noise');
+const truth = new Map<string, string>();
+
+beforeAll(async () => {
+  const train = runCli(['train', '--id', 'mnist', '--id-classes', '0,1,2,3,4,5', '--ood', 'gaussian', '--limit', '3000',
+    '--epochs', '3', '--pretrain-epochs', '1', '--seed', '3', '--out', runDir, '--json'], {}, 280_000);
+  expect(train.stderr).not.toMatch(/error/i);
+  expect(train.code).toBe(0);
+
+  await initEngine({ backend: 'cpu' });
+  const saved = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as TrainConfig;
+  const data = await prepareForConfig(resolveConfig(saved));
+  mkdirSync(digitsDir, { recursive: true });
+  mkdirSync(noiseDir, { recursive: true });
+  const perClass = new Map<number, number>();
+  for (let i = 0; i < data.test.count; i++) {
+    const label = data.test.labels![i];
+    if ((perClass.get(label) ?? 0) >= 10) continue;
+    perClass.set(label, (perClass.get(label) ?? 0) + 1);
+    const file = join(digitsDir, `test-${i}.png`);
+    writeFileSync(file, await encodePng(data.test, i));
+    truth.set(file, data.classNames[label]);
+  }
+  const noise = generateSet('gaussian', { shape: [28, 28, 1], count: 30, seed: 987, split: 'test' });
+  for (let i = 0; i < noise.count; i++) writeFileSync(join(noiseDir, `noise-${i}.png`), await encodePng(noise, i));
+}, 300_000);
+
+describe('ares predict on an `ares train` run', () => {
+  it('answers unknown for most Gaussian noise and the right digit for most held-in digits', () => {
+    const r = runCli(['predict', '--run', runDir, '--json', digitsDir, noiseDir]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { gamma: number; predictions: { file: string; label: string; score: number; accepted: boolean }[] };
+    expect(out.predictions).toHaveLength(60 + 30);
+    const noise = out.predictions.filter((p) => p.file.startsWith(noiseDir));
+    const digits = out.predictions.filter((p) => p.file.startsWith(digitsDir));
+    const unknownShare = noise.filter((p) => p.label === 'unknown').length / noise.length;
+    const correctShare = digits.filter((p) => p.label === truth.get(p.file)).length / digits.length;
+    console.log(`predict (ares train run): ${(100 * unknownShare).toFixed(0)}% of Gaussian noise unknown, ${(100 * correctShare).toFixed(0)}% of held-in digits right (γ = ${out.gamma.toFixed(3)})`);
+    expect(unknownShare).toBeGreaterThanOrEqual(0.9);
+    expect(correctShare).toBeGreaterThanOrEqual(0.8);
+  });
+});
