@@ -16,7 +16,7 @@ beforeAll(async () => {
   await quietCpu();
   expect(info.customKernels).toEqual(expect.arrayContaining([
     'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'BatchMatMul',
-    'AresBatchNormTrain', 'AresBatchNormTrainGrad', 'Relu', 'AresReluGrad', 'Identity', 'Cast']));
+    'AresBatchNormTrain', 'AresBatchNormTrainGrad', 'Relu', 'AresReluGrad', 'Identity', 'Cast', 'Tile']));
 });
 
 /** Runs f on wasm and on cpu and checks every output agrees. */
@@ -182,4 +182,24 @@ describe('element-wise kernels', () => {
     expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
     y.dispose();
   });
+});
+
+describe('tile', () => {
+  const cases: [number[], number[]][] = [
+    [[], []], [[5], [3]], [[1, 1, 1, 32], [4, 7, 7, 1]], [[2, 3], [1, 1]], [[2, 3], [3, 2]],
+    [[2, 1, 3], [2, 4, 1]], [[3, 2, 2, 1, 2], [1, 2, 1, 3, 2]], [[2, 3], [0, 2]], [[0, 3], [2, 2]],
+  ];
+  for (const [shape, reps] of cases) {
+    it(`${JSON.stringify(shape)} × ${JSON.stringify(reps)} equals the cpu backend exactly (float32, int32, bool)`, async () => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const v = randn(new Rng(n + reps.length), n);
+      const make = () => {
+        const x = tf.tensor(v, shape);
+        return [tf.tile(x, reps), tf.cast(tf.tile(tf.cast(tf.mul(x, 10), 'int32'), reps), 'float32'),
+          tf.cast(tf.tile(tf.greater(x, 0), reps), 'float32')];
+      };
+      const [w, c] = [await valuesOn('wasm', make), await valuesOn('cpu', make)];
+      w.forEach((out, i) => expect(Array.from(out)).toEqual(Array.from(c[i])));
+    });
+  }
 });

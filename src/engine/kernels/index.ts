@@ -6,6 +6,7 @@ import { maxPoolGradConfig } from './pool.js';
 import { batchMatMulConfig } from './matmul.js';
 import { castConfig, identityConfig, reluConfig, reluGradConfig, reluGradient } from './eltwise.js';
 import { KernelRuntime } from './runtime.js';
+import { tileConfig } from './tile.js';
 
 export { KernelRuntime } from './runtime.js';
 
@@ -54,6 +55,7 @@ function registerAll(rt: KernelRuntime): void {
   tf.registerGradient(reluGradient);
   replaceKernel(identityConfig(own(tf.Identity)));
   replaceKernel(castConfig(own(tf.Cast)));
+  replaceKernel(tileConfig(own(tf.Tile)));
 }
 
 /** The kernel runtime, once registerWasmKernels ran (tests and benchmarks inspect it). */
