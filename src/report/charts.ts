@@ -1,5 +1,5 @@
 /** The report's figures, each a pure function from numbers to an SVG string. */
-import { PALETTE, axes, esc, extent, frame, legend, polyline, svg, sx, sy } from './svg.js';
+import { PALETTE, axes, esc, extent, frame, legend, legendWidth, polyline, svg, sx, sy } from './svg.js';
 import type { ReportData, ScoreGroup } from './types.js';
 
 /** ROC curves of every OOD set (ID positive, the paper's convention), with the chance diagonal. */
@@ -66,20 +66,23 @@ export function histogramChart(id: string, groups: ScoreGroup[], opts: { bins?: 
 
 /** 2-D embedding scatter (paper Fig. 2), one colour per group. */
 export function scatterChart(id: string, umap: NonNullable<ReportData['umap']>): string {
-  const f = frame(extent(umap.x, 0.04), extent(umap.y, 0.04), { width: 520, height: 420, margin: { top: 16, right: 16, bottom: 44, left: 56 } });
   const colors = groupColors(umap.groups);
+  const items = umap.groups.map((g, i) => ({ name: g.name, color: colors[i] }));
+  const lw = legendWidth(items);
+  const f = frame(extent(umap.x, 0.04), extent(umap.y, 0.04), { width: 520 + lw, height: 420, margin: { top: 16, right: 16 + lw, bottom: 44, left: 56 } });
   // Draw ID first so the smaller OOD and virtual groups stay visible on top.
   const order = Array.from(umap.group.keys()).sort((a, b) => (umap.groups[umap.group[a]].kind === 'id' ? 0 : 1) - (umap.groups[umap.group[b]].kind === 'id' ? 0 : 1) || a - b);
   const dots = order.map((i) => `<circle cx="${sx(f, umap.x[i]).toFixed(1)}" cy="${sy(f, umap.y[i]).toFixed(1)}" r="2.2" fill="${colors[umap.group[i]]}" fill-opacity="0.75"/>`).join('');
-  const items = umap.groups.map((g, i) => ({ name: g.name, color: colors[i] }));
-  return svg(id, f, axes(f, 'UMAP 1', 'UMAP 2') + dots + legend(f, items), 'UMAP of penultimate features');
+  return svg(id, f, axes(f, 'UMAP 1', 'UMAP 2') + dots + legend(f, items, 'outside'), 'UMAP of penultimate features');
 }
 
 /** One training curve per epoch (CE, JSD or accuracy); null values (e.g. CE-only epochs' JSD) are gaps. */
 export function curveChart(id: string, title: string, series: { name: string; points: [number, number | null][] }[], yLabel: string): string {
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]).filter((v): v is number => v !== null && Number.isFinite(v)));
-  const f = frame(extent(xs), extent(ys, 0.08), { width: 360, height: 240, margin: { top: 16, right: 16, bottom: 44, left: 56 } });
+  const named = series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length] }));
+  const lw = series.length > 1 ? legendWidth(named) : 0;
+  const f = frame(extent(xs), extent(ys, 0.08), { width: 330 + lw, height: 240, margin: { top: 16, right: 16 + lw, bottom: 44, left: 56 } });
   const body = series.map((s, i) => {
     const color = PALETTE[i % PALETTE.length];
     // Split at nulls so a gap stays a gap.
@@ -90,6 +93,6 @@ export function curveChart(id: string, title: string, series: { name: string; po
     }
     return runs.filter((r) => r.length).map((r) => polyline(f, r, color) + r.map(([x, y]) => `<circle cx="${sx(f, x).toFixed(1)}" cy="${sy(f, y).toFixed(1)}" r="2.5" fill="${color}"/>`).join('')).join('');
   }).join('');
-  const items = series.length > 1 ? legend(f, series.map((s, i) => ({ name: s.name, color: PALETTE[i % PALETTE.length] }))) : '';
+  const items = series.length > 1 ? legend(f, named, 'outside') : '';
   return svg(id, f, axes(f, 'epoch', yLabel) + body + items, title);
 }

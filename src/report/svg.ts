@@ -75,14 +75,29 @@ export function polyline(f: Frame, pts: [number, number][], color: string, extra
   return `<polyline points="${d}" fill="none" stroke="${color}" stroke-width="1.8" ${extra}/>`;
 }
 
-/** Legend in the plot's top-right corner (inside the frame). */
-export function legend(f: Frame, items: { name: string; color: string }[], corner: 'tr' | 'br' = 'tr'): string {
+/**
+ * Legend inside the frame's top-right or bottom-right corner, or 'outside': in the right margin,
+ * for charts whose data can fill any corner (scatter, curves); size that margin with legendWidth.
+ */
+export function legend(f: Frame, items: { name: string; color: string }[], corner: 'tr' | 'br' | 'outside' = 'tr'): string {
+  if (corner === 'outside') {
+    const x = f.width - f.margin.right + 12;
+    return items.map((it, i) => {
+      const y = f.margin.top + 6 + 15 * i;
+      return `<g class="legend"><rect x="${x}" y="${y - 5}" width="10" height="10" fill="${it.color}"/><text x="${x + 14}" y="${y}" dominant-baseline="middle">${esc(it.name)}</text></g>`;
+    }).join('');
+  }
   const x = f.width - f.margin.right - 8;
   const top = corner === 'tr' ? f.margin.top + 12 : f.height - f.margin.bottom - 8 - 15 * (items.length - 1);
   return items.map((it, i) => {
     const y = top + 15 * i;
     return `<g class="legend"><rect x="${x - 10}" y="${y - 5}" width="10" height="10" fill="${it.color}"/><text x="${x - 14}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(it.name)}</text></g>`;
   }).join('');
+}
+
+/** Right-margin width an 'outside' legend needs (11px text at ~6.2px per character). */
+export function legendWidth(items: { name: string }[]): number {
+  return Math.ceil(34 + 6.2 * Math.max(0, ...items.map((it) => it.name.length)));
 }
 
 /** Wraps chart content in an <svg> with an id the report test looks for. */
