@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
+import { parseJsonText } from '../util/json-text.js';
 
 /** model.json as tf.loadLayersModel(url) reads it. */
 export interface ModelJson {
@@ -18,13 +19,7 @@ export const MODEL_JSON = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 
 export function parseModelJson(text: string, source: string): ModelJson {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new AresError(`not valid JSON (${(err as Error).message})`, { file: source });
-  }
-  const m = raw as Partial<ModelJson> | null;
+  const m = parseJsonText(text, source) as Partial<ModelJson> | null;
   if (!m || typeof m !== 'object' || !m.modelTopology || !Array.isArray(m.weightsManifest)
     || !m.weightsManifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights))) {
     throw new AresError('not a tfjs layers model (needs modelTopology and weightsManifest)', { file: source });

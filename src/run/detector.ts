@@ -4,6 +4,7 @@
  * exported bundle (the same object). Pure (no Node imports): the browser loader validates with it.
  */
 import { AresError } from '../errors.js';
+import { parseJsonText } from '../util/json-text.js';
 import { SCORE_NAMES, type ScoreSpec } from './score.js';
 
 export type { ScoreSpec } from './score.js';
@@ -93,11 +94,5 @@ export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
 
 /** Parses JSON text first, so a truncated file gets the same kind of message as a wrong field. */
 export function parseDetectorJson(text: string, source: string): DetectorSpec {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new AresError(`not valid JSON (${(err as Error).message})`, { file: source });
-  }
-  return parseDetectorSpec(raw, source);
+  return parseDetectorSpec(parseJsonText(text, source), source);
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { AresError } from '../errors.js';
+import { parseJsonText } from '../util/json-text.js';
 
 /** Reads and parses a JSON file; a missing or malformed file is an AresError naming it. */
 export function readJsonFile(path: string, what = 'file'): unknown {
@@ -10,11 +11,7 @@ export function readJsonFile(path: string, what = 'file'): unknown {
     const code = (err as NodeJS.ErrnoException).code;
     throw new AresError(code === 'ENOENT' ? `missing ${what}` : `cannot read ${what}: ${(err as Error).message}`, { file: path });
   }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new AresError(`corrupt ${what}: not valid JSON (${(err as Error).message})`, { file: path });
-  }
+  return parseJsonText(text, path, `corrupt ${what}: `);
 }
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

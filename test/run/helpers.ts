@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 import { AresError } from '../../src/errors.js';
+import { generateSet, type ImageSet } from '../../src/data/index.js';
+import { encodePng } from '../../src/run/images.js';
 
 export function tempDir(tag: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `ares-${tag}-`));
@@ -27,4 +29,29 @@ export async function expectAresError(fn: () => unknown, ...patterns: (string | 
   expect(caught, 'expected an AresError').toBeInstanceOf(AresError);
   for (const p of patterns) expect((caught as Error).message).toMatch(p);
   return caught as AresError;
+}
+
+/**
+ * The images the predict tests ask about, as PNG files: the first `perClass` images of each class
+ * of an ID test set in `digitsDir` (returned: file → true class name), and `noiseCount` Gaussian-noise
+ * images drawn with `noiseSeed` in `noiseDir`.
+ */
+export async function writeProbeImages(test: ImageSet, classNames: string[], digitsDir: string, noiseDir: string,
+  opts: { perClass?: number; noiseCount?: number; noiseSeed: number }): Promise<Map<string, string>> {
+  const perClassMax = opts.perClass ?? 10;
+  mkdirSync(digitsDir, { recursive: true });
+  mkdirSync(noiseDir, { recursive: true });
+  const truth = new Map<string, string>();
+  const perClass = new Map<number, number>();
+  for (let i = 0; i < test.count; i++) {
+    const label = test.labels![i];
+    if ((perClass.get(label) ?? 0) >= perClassMax) continue;
+    perClass.set(label, (perClass.get(label) ?? 0) + 1);
+    const file = join(digitsDir, `test-${i}.png`);
+    writeFileSync(file, await encodePng(test, i));
+    truth.set(file, classNames[label]);
+  }
+  const noise = generateSet('gaussian', { shape: test.shape, count: opts.noiseCount ?? 30, seed: opts.noiseSeed, split: 'test' });
+  for (let i = 0; i < noise.count; i++) writeFileSync(join(noiseDir, `noise-${i}.png`), await encodePng(noise, i));
+  return truth;
 }

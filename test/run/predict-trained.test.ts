@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSet } from '../../src/data/index.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { prepareForConfig, resolveConfig } from '../../src/pipeline/train-run.js';
 import type { TrainConfig } from '../../src/ares/config.js';
-import { encodePng } from '../../src/run/images.js';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir, writeProbeImages } from './helpers.js';
 
 /**
  * The same "done when" as predict.test.ts, but on the output of `ares train` itself (ARES, the
@@ -19,7 +17,7 @@ afterAll(cleanup);
 const runDir = join(dir, 'run');
 const digitsDir = join(dir, 'digits');
 const noiseDir = join(dir, 'noise');
-const truth = new Map<string, string>();
+let truth = new Map<string, string>();
 
 beforeAll(async () => {
   const train = runCli(['train', '--id', 'mnist', '--id-classes', '0,1,2,3,4,5', '--ood', 'gaussian', '--limit', '3000',
@@ -30,19 +28,7 @@ beforeAll(async () => {
   await initEngine({ backend: 'cpu' });
   const saved = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as TrainConfig;
   const data = await prepareForConfig(resolveConfig(saved));
-  mkdirSync(digitsDir, { recursive: true });
-  mkdirSync(noiseDir, { recursive: true });
-  const perClass = new Map<number, number>();
-  for (let i = 0; i < data.test.count; i++) {
-    const label = data.test.labels![i];
-    if ((perClass.get(label) ?? 0) >= 10) continue;
-    perClass.set(label, (perClass.get(label) ?? 0) + 1);
-    const file = join(digitsDir, `test-${i}.png`);
-    writeFileSync(file, await encodePng(data.test, i));
-    truth.set(file, data.classNames[label]);
-  }
-  const noise = generateSet('gaussian', { shape: [28, 28, 1], count: 30, seed: 987, split: 'test' });
-  for (let i = 0; i < noise.count; i++) writeFileSync(join(noiseDir, `noise-${i}.png`), await encodePng(noise, i));
+  truth = await writeProbeImages(data.test, data.classNames, digitsDir, noiseDir, { noiseSeed: 987 });
 }, 300_000);
 
 describe('ares predict on an `ares train` run', () => {

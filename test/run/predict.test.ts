@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSet } from '../../src/data/index.js';
 import { initEngine } from '../../src/engine/backend.js';
-import { encodePng } from '../../src/run/images.js';
 import { predictFiles } from '../../src/run/predict.js';
 import { buildTinyRun, type TinyRun } from '../fixtures/tiny-run.js';
-import { expectAresError, runCli, tempDir } from './helpers.js';
+import { expectAresError, runCli, tempDir, writeProbeImages } from './helpers.js';
 
 /**
  * The issue's "done when": `ares predict` answers `unknown` for most Gaussian-noise images and the
@@ -19,26 +17,13 @@ const runDir = join(dir, 'run');
 const digitsDir = join(dir, 'images', 'digits');
 const noiseDir = join(dir, 'images', 'noise');
 let run: TinyRun;
-const truth = new Map<string, string>();
+let truth = new Map<string, string>();
 
 beforeAll(async () => {
   await initEngine({ backend: 'cpu' });
   run = await buildTinyRun(runDir, { seed: 0 });
-  mkdirSync(digitsDir, { recursive: true });
-  mkdirSync(noiseDir, { recursive: true });
   // 10 held-out test digits of each ID class (never trained on, never used for γ).
-  const test = run.data.test;
-  const perClass = new Map<number, number>();
-  for (let i = 0; i < test.count; i++) {
-    const label = test.labels![i];
-    if ((perClass.get(label) ?? 0) >= 10) continue;
-    perClass.set(label, (perClass.get(label) ?? 0) + 1);
-    const file = join(digitsDir, `test-${i}.png`);
-    writeFileSync(file, await encodePng(test, i));
-    truth.set(file, run.data.classNames[label]);
-  }
-  const noise = generateSet('gaussian', { shape: [28, 28, 1], count: 30, seed: 12345, split: 'test' });
-  for (let i = 0; i < noise.count; i++) writeFileSync(join(noiseDir, `noise-${i}.png`), await encodePng(noise, i));
+  truth = await writeProbeImages(run.data.test, run.data.classNames, digitsDir, noiseDir, { noiseSeed: 12345 });
   writeFileSync(join(dir, 'images', 'broken.png'), 'not an image at all');
   writeFileSync(join(noiseDir, 'notes.txt'), 'ignored: not an image extension');
 });

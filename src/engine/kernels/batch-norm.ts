@@ -12,6 +12,16 @@ export const BN_TRAIN_GRAD = 'AresBatchNormTrainGrad';
 
 const NBLK = 64; // batch_norm.c
 
+/**
+ * Runs f with the scratch both kernels share: two f64 partial-sum tables of NBLK × C (the
+ * layout batch_norm.c reads) and C × 3 float32 coefficients. Freed however f ends.
+ */
+function withScratch<T>(rt: KernelRuntime, C: number, f: (p1: number, p2: number, coef: number) => T): T {
+  const table = 8 * NBLK * C;
+  const scratch = rt.malloc(2 * table + 4 * 3 * C);
+  try { return f(scratch, scratch + table, scratch + 2 * table); } finally { rt.free(scratch); }
+}
+
 interface BnAttrs { epsilon: number }
 
 function dims(x: tf.TensorInfo): { N: number; C: number } {
@@ -31,9 +41,7 @@ export function batchNormTrainConfig(rt: KernelRuntime): tf.KernelConfig {
       const y = be.makeOutput(x.shape, 'float32');
       const mean = be.makeOutput([C], 'float32');
       const variance = be.makeOutput([C], 'float32');
-      const scratch = rt.malloc(2 * 8 * NBLK * C + 4 * 3 * C);
-      const p1 = scratch, p2 = scratch + 8 * NBLK * C, coef = scratch + 16 * NBLK * C;
-      try {
+      withScratch(rt, C, (p1, p2, coef) => {
         const px = rt.ptr(x), pm = rt.ptr(mean), pv = rt.ptr(variance);
         rt.run('bn_stats_pass', px, 0, N, C, p1, p2);
         rt.call1('bn_finish_mean', p1, N, C, pm);
@@ -41,7 +49,7 @@ export function batchNormTrainConfig(rt: KernelRuntime): tf.KernelConfig {
         rt.call1('bn_finish_mean', p2, N, C, pv);
         rt.call1('bn_forward_coef', rt.ptr(gamma), rt.ptr(beta), pm, pv, epsilon, C, coef);
         rt.run('bn_apply', px, coef, N, C, rt.ptr(y));
-      } finally { rt.free(scratch); }
+      });
       return [y, mean, variance];
     },
   };
@@ -59,15 +67,13 @@ export function batchNormTrainGradConfig(rt: KernelRuntime): tf.KernelConfig {
       const dx = be.makeOutput(x.shape, 'float32');
       const dgamma = be.makeOutput([C], 'float32');
       const dbeta = be.makeOutput([C], 'float32');
-      const scratch = rt.malloc(2 * 8 * NBLK * C + 4 * 3 * C);
-      const p1 = scratch, p2 = scratch + 8 * NBLK * C, coef = scratch + 16 * NBLK * C;
-      try {
+      withScratch(rt, C, (p1, p2, coef) => {
         const pdy = rt.ptr(dy), px = rt.ptr(x), pm = rt.ptr(mean);
         rt.run('bn_grad_pass', pdy, px, pm, N, C, p1, p2);
         rt.call1('bn_grad_finish', p1, p2, rt.ptr(gamma), pm, rt.ptr(variance), epsilon, N, C,
           rt.ptr(dgamma), rt.ptr(dbeta), coef);
         rt.run('bn_grad_apply', pdy, px, coef, N, C, rt.ptr(dx));
-      } finally { rt.free(scratch); }
+      });
       return [dx, dgamma, dbeta];
     },
   };

@@ -55,29 +55,24 @@ export const reluGradient: tf.GradConfig = {
   },
 };
 
-/** Tensors are immutable, so an identity can share its input's data (as the cpu backend does). */
-export function identityConfig(own: tf.KernelFunc): tf.KernelConfig {
+/**
+ * Tensors are immutable, so an op that would copy its input unchanged can share its data instead
+ * (as the cpu backend does); `own` handles the inputs `canAlias` rejects.
+ */
+function aliasingConfig(kernelName: string, own: tf.KernelFunc, canAlias: (x: tf.TensorInfo, attrs: tf.NamedAttrMap) => boolean): tf.KernelConfig {
   return {
-    kernelName: tf.Identity,
+    kernelName,
     backendName: 'wasm',
     kernelFunc: (args) => {
       const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype === 'string') return own(args);
+      if (x.dtype === 'string' || !canAlias(x, args.attrs ?? {})) return own(args);
       (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     },
   };
 }
 
-export function castConfig(own: tf.KernelFunc): tf.KernelConfig {
-  return {
-    kernelName: tf.Cast,
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype !== (args.attrs as { dtype: string }).dtype || x.dtype === 'string') return own(args);
-      (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
-  };
-}
+export const identityConfig = (own: tf.KernelFunc) => aliasingConfig(tf.Identity, own, () => true);
+
+/** A cast to the dtype the tensor already has. */
+export const castConfig = (own: tf.KernelFunc) => aliasingConfig(tf.Cast, own, (x, attrs) => x.dtype === attrs.dtype);
