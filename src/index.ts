@@ -7,7 +7,7 @@
  *
  * Scores are always "higher = more in-distribution"; γ accepts 95% of ID validation images.
  */
-import type { TrainConfig } from './ares/config.js';
+import type { TrainConfig } from './methods/config.js';
 import { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } from './pipeline/train-run.js';
 
 export { AresError, NotFittedError } from './errors.js';
@@ -21,14 +21,14 @@ export type { ImageSet } from './data/types.js';
 
 // Models and training
 export { buildModel, classifierFromSaved, MODEL_NAMES, type Classifier, type ModelName } from './models/index.js';
-export { DEFAULT_CONFIG, METHODS, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, type TrainConfig, type Method } from './ares/config.js';
-export { train as trainModel, type TrainedModel, type EpochRecord, type StepStats } from './ares/train.js';
+export { DEFAULT_CONFIG, METHODS, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, type TrainConfig, type Method } from './methods/config.js';
+export { train as trainModel, type TrainedModel, type EpochRecord, type StepStats } from './methods/train.js';
 export { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } from './pipeline/train-run.js';
 
 // Evaluation, metrics, scores
 export { evaluate, forwardSet, SCORE_NAMES, type ScoreName, type EvaluationResult } from './eval/evaluate.js';
 export * as metrics from './metrics/index.js';
-export * as detectors from './baselines/index.js';
+export * as detectors from './scores/index.js';
 
 // Runs, deployment, reports
 export { loadRun, type LoadedRun } from './pipeline/load-run.js';

@@ -10,12 +10,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DISCRIMINATION_LOSSES, type DiscriminationLoss } from './config.js';
 import {
   DEFAULT_DIVERGENCE, checkDivergenceConfig, createEnergyWeights, divergenceLoss, energy, gaussianJsd,
   type DivergenceConfig,
 } from './divergence.js';
 import { stopGradient } from './stop-gradient.js';
+
+/** Discrimination loss between inlier and outlier energies (paper Table 3). */
+export type DiscriminationLoss = 'jsd' | 'ce' | 'nce';
+export const DISCRIMINATION_LOSSES: readonly DiscriminationLoss[] = ['jsd', 'ce', 'nce'];
 
 export interface DiscriminationConfig extends DivergenceConfig {
   /** Which loss (paper Table 3). Default: jsd. */
@@ -26,7 +29,7 @@ export interface DiscriminationConfig extends DivergenceConfig {
 
 export const DEFAULT_DISCRIMINATION: DiscriminationConfig = {
   ...DEFAULT_DIVERGENCE,
-  loss: DEFAULT_CONFIG.loss,
+  loss: 'jsd',
   temperature: 1,
 };
 

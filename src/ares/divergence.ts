@@ -10,8 +10,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, type DivergenceForm } from './config.js';
 import { stopGradient } from './stop-gradient.js';
+
+/** How the JSD enters the loss (design.md "measured hazard"). */
+export type DivergenceForm = 'linear' | 'reciprocal' | 'detached';
+export const DIVERGENCE_FORMS: readonly DivergenceForm[] = ['linear', 'reciprocal', 'detached'];
 
 export interface DivergenceConfig {
   /** How the JSD enters the loss (TrainConfig.divergence); default: the one config.ts records as chosen by the validation protocol. */
@@ -27,8 +30,9 @@ export interface DivergenceConfig {
 }
 
 export const DEFAULT_DIVERGENCE: DivergenceConfig = {
-  form: DEFAULT_CONFIG.divergence,
-  beta: DEFAULT_CONFIG.beta,
+  // Chosen by the validation protocol (ID validation + `blobs`), see README.
+  form: 'linear',
+  beta: 0.1,
   eps: 1e-2,
   clip: 10,
   varFloor: 1e-4,

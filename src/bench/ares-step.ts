@@ -1,5 +1,5 @@
 import { resolveConfig } from '../pipeline/train-run.js';
-import { createSession, trainStep } from '../ares/train.js';
+import { createSession, trainStep } from '../methods/train.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet } from '../data/types.js';
 import { Rng } from '../util/rng.js';

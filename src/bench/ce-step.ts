@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildModel } from '../models/index.js';
-import { ceTrainStep, createSgd } from '../engine/sgd.js';
+import { createSgd } from '../engine/sgd.js';
+import { ceTrainStep } from '../methods/ce-step.js';
 import { randomCropFlip } from '../data/augment.js';
 import { Rng } from '../util/rng.js';
 import type { BenchStep, BenchStepOptions } from './registry.js';

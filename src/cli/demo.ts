@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import type { TrainConfig } from '../ares/config.js';
+import type { TrainConfig } from '../methods/config.js';
 import { initEngine } from '../engine/backend.js';
 import { resolveConfig } from '../pipeline/train-run.js';
 import { runMetrics, type RunMetrics } from '../pipeline/run-folder.js';

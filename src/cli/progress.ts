@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { EpochRecord, StepStats } from '../ares/train.js';
+import type { EpochRecord, StepStats } from '../methods/train.js';
 
 /**
  * A progress bar on stderr for training: loss, JSD, accuracy and images/s per step, one line

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../ares/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { resolveConfig, trainRun, type TrainRunResult } from '../pipeline/train-run.js';

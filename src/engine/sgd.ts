@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
-import type { Classifier } from '../models/types.js';
 
 /**
  * SGD with momentum, Nesterov and weight decay exactly as PyTorch's torch.optim.SGD applies them
@@ -90,21 +89,4 @@ export function cosineLr(step: number, totalSteps: number, lr0 = 0.1, lrMin = 1e
   if (totalSteps <= 0) return lr0;
   const t = Math.min(Math.max(step / totalSteps, 0), 1);
   return lrMin + (lr0 - lrMin) * 0.5 * (1 + Math.cos(Math.PI * t));
-}
-
-/**
- * One cross-entropy training step (batch-norm in training mode), the benchmark's CE step.
- * x: [B, H, W, C], yOneHot: [B, K]. Returns the mean loss of the batch before the update.
- */
-export function ceTrainStep(model: Classifier, sgd: Sgd, x: tf.Tensor4D, yOneHot: tf.Tensor2D, lr: number): number {
-  const vars = sgd.vars as tf.Variable[];
-  const { value, grads } = tf.variableGrads(
-    () => tf.losses.softmaxCrossEntropy(yOneHot, model.apply(x, true).logits) as tf.Scalar, vars);
-  try {
-    sgd.step(vars.map((v) => grads[v.name]), lr);
-    return value.dataSync()[0];
-  } finally {
-    value.dispose();
-    tf.dispose(grads);
-  }
 }

@@ -8,7 +8,7 @@ import { AresError } from '../errors.js';
 import { batches } from '../data/batches.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
-import { energy, mahalanobis, msp, odin, type Matrix } from '../baselines/index.js';
+import { energy, mahalanobis, msp, odin, type Matrix } from '../scores/index.js';
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 

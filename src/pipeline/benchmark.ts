@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TrainConfig } from '../ares/config.js';
+import type { TrainConfig } from '../methods/config.js';
 import { AresError } from '../errors.js';
 import type { ScoreName } from '../eval/evaluate.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';

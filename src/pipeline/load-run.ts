@@ -1,4 +1,4 @@
-import type { TrainConfig } from '../ares/config.js';
+import type { TrainConfig } from '../methods/config.js';
 import { classifierFromSaved } from '../models/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';

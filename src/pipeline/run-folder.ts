@@ -4,7 +4,7 @@
  * arrays, a subsample of penultimate features (ID, each OOD set, virtual outliers) and sample images.
  */
 import * as tf from '@tensorflow/tfjs';
-import { negativeEnergyScores } from '../baselines/energy.js';
+import { negativeEnergyScores } from '../scores/energy.js';
 import { pixmixBatch } from '../ares/pixmix.js';
 import { writeRun } from '../run/folder.js';
 import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';

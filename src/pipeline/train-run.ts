@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../ares/config.js';
-import { train, type EpochRecord, type StepStats, type TrainedModel } from '../ares/train.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
+import { train, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';

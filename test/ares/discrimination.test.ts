@@ -4,7 +4,7 @@ import {
   createDiscriminationParams, discriminationLoss, disposeDiscriminationParams,
 } from '../../src/ares/discrimination.js';
 import { divergenceLoss, energy, gaussianJsd } from '../../src/ares/divergence.js';
-import type { DiscriminationLoss } from '../../src/ares/config.js';
+import type { DiscriminationLoss } from '../../src/methods/config.js';
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
 

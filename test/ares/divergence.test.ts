@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_DIVERGENCE, createEnergyWeights, divergenceLoss, energy, gaussianJsd, gaussianJsdValue,
 } from '../../src/ares/divergence.js';
-import { DIVERGENCE_FORMS, type DivergenceForm } from '../../src/ares/config.js';
+import { DIVERGENCE_FORMS, type DivergenceForm } from '../../src/methods/config.js';
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
 

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { buildCnn } from '../../src/models/cnn.js';
-import { ceTrainStep, cosineLr, createSgd } from '../../src/engine/sgd.js';
+import { cosineLr, createSgd } from '../../src/engine/sgd.js';
+import { ceTrainStep } from '../../src/methods/ce-step.js';
 import { Rng } from '../../src/util/rng.js';
 
 // End to end: one epoch of the reference CNN on wasm learns real digits.

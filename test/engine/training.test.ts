@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { buildCnn } from '../../src/models/cnn.js';
-import { ceTrainStep, createSgd } from '../../src/engine/sgd.js';
+import { createSgd } from '../../src/engine/sgd.js';
+import { ceTrainStep } from '../../src/methods/ce-step.js';
 import { Rng } from '../../src/util/rng.js';
 import { quietCpu, relErr } from './helpers.js';
 

@@ -5,10 +5,10 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/engine/backend.js';
 import { forwardSet } from '../../src/eval/evaluate.js';
-import { negativeEnergyScores } from '../../src/baselines/energy.js';
+import { negativeEnergyScores } from '../../src/scores/energy.js';
 import { loadRun } from '../../src/pipeline/load-run.js';
 import { resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
-import type { TrainConfig } from '../../src/ares/config.js';
+import type { TrainConfig } from '../../src/methods/config.js';
 
 /** A tiny but real ARES run: MNIST digits 0–4 as ID, the rest (and Gaussian noise) as OOD. */
 const tiny = (over: Partial<TrainConfig> = {}) => resolveConfig({

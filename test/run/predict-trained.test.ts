@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine } from '../../src/engine/backend.js';
 import { prepareForConfig, resolveConfig } from '../../src/pipeline/train-run.js';
-import type { TrainConfig } from '../../src/ares/config.js';
+import type { TrainConfig } from '../../src/methods/config.js';
 import { runCli, tempDir, writeProbeImages } from './helpers.js';
 
 /**

@@ -3,9 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { AresError } from '../../src/errors.js';
 import {
-  classGaussians, cholesky, createClassQueues, createVosParams, drawCandidates, enqueueFeatures, lowestLikelihoodSamples, queueGaussians,
+  createClassQueues, createVosParams, drawCandidates, enqueueFeatures, lowestLikelihoodSamples, queueGaussians,
   queuesFull, sampleVirtualOutliers, VOS_DEFAULTS, vosLossActive, vosUncertaintyLoss,
-} from '../../src/baselines/index.js';
+} from '../../src/methods/vos.js';
+import { classGaussians, cholesky } from '../../src/util/linalg.js';
 import { Rng } from '../../src/util/rng.js';
 
 beforeAll(async () => { await initEngine({ backend: 'cpu' }); });

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClassQueues } from '../baselines/vos.js';
+import type { ClassQueues } from './vos.js';
 import { decodeBundle, encodeBundle, type NumericArray } from '../util/bundle.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { TrainConfig } from './config.js';
-import type { FeaturePoolState } from './expansion.js';
+import type { FeaturePoolState } from '../ares/expansion.js';
 import type { EpochRecord } from './train.js';
 
 /**

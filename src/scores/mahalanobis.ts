@@ -1,6 +1,6 @@
 import { AresError, NotFittedError } from '../errors.js';
 import { checkLabels, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn, readMatrix } from './types.js';
-import { choleskyWithJitter, classGaussians, solveLower } from './linalg.js';
+import { choleskyWithJitter, classGaussians, solveLower } from '../util/linalg.js';
 
 /** What Mahalanobis learns from ID training features. Plain typed arrays, so it can be saved as JSON. */
 export interface MahalanobisState {

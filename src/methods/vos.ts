@@ -21,9 +21,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
-import { negativeEnergy } from './energy.js';
-import { choleskyWithJitter } from './linalg.js';
-import type { Matrix } from './types.js';
+import { negativeEnergy } from '../scores/energy.js';
+import { choleskyWithJitter } from '../util/linalg.js';
+import type { Matrix } from '../scores/types.js';
 import { type ClassQueues, queueGaussians } from './vos-queues.js';
 
 export { type ClassQueues, createClassQueues, enqueueFeatures, queuesFull, queueGaussians, vosLossActive } from './vos-queues.js';

@@ -13,16 +13,16 @@ import { createSgd, cosineLr, type Sgd } from '../engine/sgd.js';
 import { buildModel } from '../models/index.js';
 import type { Classifier } from '../models/types.js';
 import { Rng } from '../util/rng.js';
-import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from '../baselines/vos.js';
+import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { stagesOf, type TrainConfig } from './config.js';
-import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from './discrimination.js';
-import { estimateOutliers, randomPoolOutliers } from './estimation.js';
-import { FeaturePool, mixupFeatures } from './expansion.js';
-import { loadFractalBank } from './fractal-cache.js';
-import type { FractalBank } from './fractals.js';
-import { pixmixBatch } from './pixmix.js';
-import { stopGradient } from './stop-gradient.js';
+import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from '../ares/discrimination.js';
+import { estimateOutliers, randomPoolOutliers } from '../ares/estimation.js';
+import { FeaturePool, mixupFeatures } from '../ares/expansion.js';
+import { loadFractalBank } from '../ares/fractal-cache.js';
+import type { FractalBank } from '../ares/fractals.js';
+import { pixmixBatch } from '../ares/pixmix.js';
+import { stopGradient } from '../ares/stop-gradient.js';
 
 /** Numbers of one training step, for the progress bar and the curves. */
 export interface StepStats {

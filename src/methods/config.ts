@@ -4,13 +4,10 @@ import type { ModelName } from '../models/types.js';
 export type Method = 'ares' | 'ce' | 'pixmix-only' | 'vos';
 export const METHODS: readonly Method[] = ['ares', 'ce', 'pixmix-only', 'vos'];
 
-/** How the JSD enters the loss (design.md, "measured hazard"). */
-export type DivergenceForm = 'linear' | 'reciprocal' | 'detached';
-export const DIVERGENCE_FORMS: readonly DivergenceForm[] = ['linear', 'reciprocal', 'detached'];
+import { DEFAULT_DIVERGENCE, DIVERGENCE_FORMS, type DivergenceForm } from '../ares/divergence.js';
+import { DISCRIMINATION_LOSSES, DEFAULT_DISCRIMINATION, type DiscriminationLoss } from '../ares/discrimination.js';
 
-/** Discrimination loss between inlier and outlier energies (paper Table 3). */
-export type DiscriminationLoss = 'jsd' | 'ce' | 'nce';
-export const DISCRIMINATION_LOSSES: readonly DiscriminationLoss[] = ['jsd', 'ce', 'nce'];
+export { DIVERGENCE_FORMS, type DivergenceForm, DISCRIMINATION_LOSSES, type DiscriminationLoss };
 
 export interface TrainConfig {
   method: Method;
@@ -83,10 +80,9 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   poolSize: 10_000,
   estimation: true,
   candidates: 10_000,
-  beta: 0.1,
-  // Chosen by the validation protocol (ID validation + `blobs`), see BENCHMARKS.md / README.
-  divergence: 'linear',
-  loss: 'jsd',
+  beta: DEFAULT_DIVERGENCE.beta,
+  divergence: DEFAULT_DIVERGENCE.form,
+  loss: DEFAULT_DISCRIMINATION.loss,
   vosQueue: 1000,
   vosCandidates: 10_000,
   vosWeight: 0.1,

@@ -6,7 +6,7 @@ import { AresError } from '../../src/errors.js';
 import {
   energy, mahalanobis, mahalanobisStateFromJson, mahalanobisStateToJson, maxSoftmax, msp, negativeEnergy,
   negativeEnergyScores, odin, odinScores, ODIN_EPSILON_GRID,
-} from '../../src/baselines/index.js';
+} from '../../src/scores/index.js';
 import { asImages, makeModel, makeSplit } from './fixtures.js';
 
 beforeAll(async () => { await initEngine({ backend: 'cpu' }); });

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { NotFittedError } from '../../src/errors.js';
 import { auroc } from '../../src/metrics/index.js';
-import { type Detector, DETECTOR_NAMES, energy, mahalanobis, msp, odin } from '../../src/baselines/index.js';
+import { type Detector, DETECTOR_NAMES, energy, mahalanobis, msp, odin } from '../../src/scores/index.js';
 import { asImages, makeModel, makeSplit, type Split } from './fixtures.js';
 
 const train = makeSplit(60, 'id', 1);

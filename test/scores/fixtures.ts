@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fromLayers } from '../../src/models/layers-classifier.js';
 import type { Classifier } from '../../src/models/types.js';
-import type { Matrix } from '../../src/baselines/index.js';
+import type { Matrix } from '../../src/scores/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 /**

@@ -5,7 +5,7 @@
  * Matrices are row-major Float64Arrays of n*n values.
  */
 import { AresError } from '../errors.js';
-import type { Matrix } from './types.js';
+import type { Matrix } from '../scores/types.js';
 
 /** Lower-triangular L with L·Lᵀ = a, or null when a is not (numerically) positive definite. */
 export function cholesky(a: Float64Array, n: number): Float64Array | null {

@@ -9,8 +9,8 @@
  * from a checkpoint by replacing data/counts/next (stats absent or stale) rebuilds them on first use.
  */
 import { AresError } from '../errors.js';
-import type { ClassGaussians } from './linalg.js';
-import { checkLabels, type Matrix2D, readMatrix } from './types.js';
+import type { ClassGaussians } from '../util/linalg.js';
+import { checkLabels, type Matrix2D, readMatrix } from '../scores/types.js';
 
 /** Per-class ring buffers of features, with running sums. Mutated in place by enqueueFeatures. */
 export interface ClassQueues {
