@@ -32,7 +32,7 @@ export * as detectors from './scores/index.js';
 
 // Runs, deployment, reports
 export { loadRun, type LoadedRun } from './pipeline/load-run.js';
-export { loadDetector, createDetector, exportBundle, UNKNOWN, type Detector, type Prediction } from './export/index.js';
+export { loadDetector, createDetector, exportBundle, serveBundle, UNKNOWN, type Detector, type Prediction } from './export/index.js';
 export { readRun, writeRun, predictFiles, type RunFolder, type DetectorSpec } from './run/index.js';
 export { writeReport, buildReport, type ReportData } from './report/index.js';
 

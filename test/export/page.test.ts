@@ -173,8 +173,10 @@ describe('ares serve', () => {
     expect((await get('/missing.js')).status).toBe(404);
     expect((await raw(server.url, '/index.html', { method: 'HEAD' })).body).toBe('');
     expect((await raw(server.url, '/index.html', { method: 'POST' })).status).toBe(405);
-    // Only requests addressed to the loopback name are answered (DNS rebinding).
+    // Only requests addressed to a loopback name are answered (DNS rebinding), on any port (tunnels).
     expect((await raw(server.url, '/ares.json', { host: 'evil.example:80' })).status).toBe(421);
+    expect((await raw(server.url, '/ares.json', { host: '127.0.0.1.evil.example' })).status).toBe(421);
+    expect((await raw(server.url, '/ares.json', { host: 'localhost:9000' })).status).toBe(200);
   });
 
   it('never serves anything outside the bundle folder', async () => {

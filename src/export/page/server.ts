@@ -85,11 +85,19 @@ function plain(res: ServerResponse, status: number, extra: Record<string, string
   res.end(body);
 }
 
-function handler(root: string, allowedHosts: () => string[]) {
+/**
+ * A page elsewhere could point its own host name at 127.0.0.1 (DNS rebinding) and read the bundle;
+ * answer only requests addressed to a loopback name. Any port: an SSH tunnel may forward another one.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  const name = (host ?? '').toLowerCase().replace(/:\d+$/, '');
+  return name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
+}
+
+function handler(root: string) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, { allow: 'GET, HEAD' });
-    // A page elsewhere could point its own host name at 127.0.0.1 (DNS rebinding); answer only to ours.
-    if (!allowedHosts().includes((req.headers.host ?? '').toLowerCase())) return plain(res, 421);
+    if (!isLoopbackHost(req.headers.host)) return plain(res, 421);
     let pathname: string;
     try {
       pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -114,8 +122,7 @@ export async function serveBundle(dir: string, opts: { port?: number } = {}): Pr
   const root = checkBundleDir(dir);
   const wanted = opts.port ?? DEFAULT_PORT;
   if (!Number.isInteger(wanted) || wanted < 0 || wanted > 65535) throw new AresError(`port must be an integer from 0 to 65535, got ${wanted}`, { exitCode: 2 });
-  let port = wanted;
-  const server = createServer(handler(root, () => [`${HOST}:${port}`, `localhost:${port}`]));
+  const server = createServer(handler(root));
   await new Promise<void>((ok, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       fail(err.code === 'EADDRINUSE'
@@ -126,7 +133,7 @@ export async function serveBundle(dir: string, opts: { port?: number } = {}): Pr
     });
     server.listen(wanted, HOST, () => ok());
   });
-  port = (server.address() as { port: number }).port;
+  const { port } = server.address() as { port: number };
   return {
     url: `http://${HOST}:${port}/`, port,
     close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
