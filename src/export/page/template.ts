@@ -41,6 +41,7 @@ button:hover { border-color: var(--accent); }
 .note { margin: 2px 0 14px; font-size: 0.9rem; }
 .error { color: var(--no); background: #fbeceb; border: 1px solid #f0c4c0; border-radius: 8px; padding: 8px 12px; }
 .error[hidden] { display: none; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.92em; }
 .results { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 14px; }
 .card { display: grid; grid-template-columns: 84px 1fr; gap: 6px 12px; background: var(--card); border: 1px solid var(--line);
   border-left: 4px solid var(--line); border-radius: 8px; padding: 12px; }
@@ -73,7 +74,7 @@ footer { margin: 28px auto 24px; font-size: 0.8rem; }
 const FILE_CHECK = `if (location.protocol === 'file:') {
   var e = document.getElementById('error');
   e.hidden = false;
-  e.textContent = 'This page must be served over http: browsers block loading the model from a file:// page. Run  ares serve --bundle <this folder>  and open the address it prints.';
+  e.innerHTML = 'This page must be served over http: browsers block loading the model from a <code>file://</code> page. Run <code>ares serve --bundle &lt;this folder&gt;</code> and open the address it prints.';
   document.getElementById('status').textContent = '';
 }`;
 
