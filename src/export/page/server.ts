@@ -94,26 +94,31 @@ export function isLoopbackHost(host: string | undefined): boolean {
   return name === '127.0.0.1' || name === 'localhost' || name === '[::1]';
 }
 
+async function answer(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, { allow: 'GET, HEAD' });
+  if (!isLoopbackHost(req.headers.host)) return plain(res, 421);
+  let pathname: string;
+  try {
+    pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return plain(res, 400);
+  }
+  // new URL() already resolves '..' segments; a raw request path may still carry them encoded.
+  const found = await resolveFile(root, pathname);
+  if (typeof found === 'number') return plain(res, found);
+  const size = (await stat(found)).size;
+  res.writeHead(200, {
+    'content-type': contentType(found), 'content-length': size,
+    'cache-control': 'no-cache', 'x-content-type-options': 'nosniff',
+  });
+  if (req.method === 'HEAD') return void res.end();
+  createReadStream(found).on('error', () => res.destroy()).pipe(res);
+}
+
+/** A file that vanishes or cannot be read mid-request is a 404 (or a cut connection), never a crash. */
 function handler(root: string) {
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, { allow: 'GET, HEAD' });
-    if (!isLoopbackHost(req.headers.host)) return plain(res, 421);
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      return plain(res, 400);
-    }
-    // new URL() already resolves '..' segments; a raw request path may still carry them encoded.
-    const found = await resolveFile(root, pathname).catch(() => 404);
-    if (typeof found === 'number') return plain(res, found);
-    const size = (await stat(found)).size;
-    res.writeHead(200, {
-      'content-type': contentType(found), 'content-length': size,
-      'cache-control': 'no-cache', 'x-content-type-options': 'nosniff',
-    });
-    if (req.method === 'HEAD') return res.end();
-    createReadStream(found).on('error', () => res.destroy()).pipe(res);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    answer(root, req, res).catch(() => { if (res.headersSent) res.destroy(); else plain(res, 404); });
   };
 }
 
