@@ -9,13 +9,12 @@
  * is only a devDependency (tsx, typescript, …) fails here as it would for a user.
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 interface PackEntry { filename: string; files: { path: string }[] }
 interface LockEntry { dev?: boolean; link?: boolean; version?: string }
@@ -56,16 +55,16 @@ function consumerLock(tarball: string, pkg: { version: string; dependencies: Rec
 describe('npm pack → install into an empty project → import, types, CLI', () => {
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'ares-pack-'));
-    const out = ok(run(NPM, ['pack', '--json', '--pack-destination', work], ROOT, 180_000), 'npm pack');
+    const out = ok(run('npm', ['pack', '--json', '--pack-destination', work], ROOT, 180_000), 'npm pack');
     packed = (JSON.parse(out) as PackEntry[])[0];
     const tarball = join(work, packed.filename);
     const pkg = JSON.parse(execFileSync('tar', ['xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' }));
     consumer = join(work, 'consumer');
-    execFileSync('mkdir', [consumer]);
+    mkdirSync(consumer);
     const { manifest, lock } = consumerLock(tarball, pkg);
     writeFileSync(join(consumer, 'package.json'), JSON.stringify(manifest, null, 2));
     writeFileSync(join(consumer, 'package-lock.json'), JSON.stringify(lock, null, 2));
-    ok(run(NPM, ['ci', '--prefer-offline', '--no-audit', '--no-fund'], consumer, 240_000), 'npm ci of the tarball');
+    ok(run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], consumer, 240_000), 'npm ci of the tarball');
   }, 420_000);
 
   afterAll(() => {
