@@ -12,6 +12,7 @@ import {
   rmdsStateFromJson, rmdsStateToJson, vim, vimStateFromJson, vimStateToJson, type Matrix,
 } from '../../src/scores/index.js';
 import { Rng } from '../../src/util/rng.js';
+import { parseDetectorSpec } from '../../src/run/detector.js';
 
 beforeAll(async () => { await initEngine({ backend: 'cpu' }); });
 
@@ -327,6 +328,16 @@ describe('fitted specs (detector.json form)', () => {
     tf.dispose([f, l]);
     expect(() => score({ logits: test.logits })).toThrow(/penultimate features/);
   });
+  it('detector.json: a fitted score is checked when read, naming the file', () => {
+    const base = { version: 1, classNames: ['a', 'b', 'c'], inputShape: [2, 3, 1], normalization: { mean: [0], std: [1] }, threshold: { gamma: -1, tpr: 0.95, on: 'id-validation' } };
+    const spec = JSON.parse(JSON.stringify(fittedScoreSpec(knn({ k: 4 }).fit(train))));
+    expect(parseDetectorSpec({ ...base, score: spec }, 'det.json').score).toEqual(spec);
+    const broken = { ...spec, state: { ...spec.state, bank: { ...spec.state.bank, scale: 'AAAA' } } };
+    expect(() => parseDetectorSpec({ ...base, score: broken }, 'det.json')).toThrow(/det\.json: invalid detector description: score\.state: knn state: .*scale/);
+    expect(() => parseDetectorSpec({ ...base, score: { name: 'vim' } }, 'det.json')).toThrow(/score\.state must be the fitted vim state/);
+    expect(() => parseDetectorSpec({ ...base, score: { name: 'energy', weights: null }, energyWeights: [1, 2] }, 'det.json')).toThrow(/energyWeights has 2 values, expected 3/);
+  });
+
   it('refuses to store an unfitted detector', () => {
     expect(() => fittedScoreSpec(knn())).toThrow(/must be fitted/);
   });
