@@ -71,27 +71,32 @@ function outputsOf(model: tf.LayersModel, px: Float32Array, n: number, norm: { m
 }
 
 /**
- * A copy of the run whose detector.json holds `name` fitted on the run's ID training images (ViM
- * with the head's kernel and bias), γ at 95% of its ID validation images; then its bundle.
+ * Copies of the run whose detector.json holds knn, vim or rmds fitted on the run's ID training
+ * images (ViM with the head's kernel and bias), γ at 95% of its ID validation images; their bundles;
+ * and each fitted detector's own scores of `images`, computed directly.
  */
-async function fittedBundle(name: (typeof FITTED)[number]): Promise<ScoreDetector<OutputsIn, LabelledOutputsIn, unknown>> {
+async function writeFittedBundles(): Promise<void> {
   const r = readRun(runDir);
   const model = await r.loadModel();
   const norm = r.detector.normalization;
   const train = outputsOf(model, run.data.train.images, run.data.train.count, norm);
   const val = outputsOf(model, run.data.val.images, run.data.val.count, norm);
+  const probe = outputsOf(model, images, N, norm);
   const [kernel, bias] = model.getLayer('head').getWeights();
-  const head = { kernel: { data: kernel.dataSync() as Float32Array, rows: kernel.shape[0], cols: kernel.shape[1] }, bias: bias.dataSync() as Float32Array };
-  const det = ({ knn: () => knn(), vim: () => vim(), rmds: () => rmds() })[name]().fit({ ...train, labels: run.data.train.labels!, head });
+  const head = { kernel: { data: Float32Array.from(kernel.dataSync()), rows: kernel.shape[0], cols: kernel.shape[1] }, bias: Float32Array.from(bias.dataSync()) };
   model.dispose();
-  const fittedRun = join(dir, `run-${name}`);
-  cpSync(runDir, fittedRun, { recursive: true });
-  await writeRun(fittedRun, {
-    detector: { ...r.detector, score: fittedScoreSpec(det), threshold: { gamma: thresholdAtTpr(det.score(val), 0.95), tpr: 0.95, on: 'id-validation' } },
-    thresholdCount: run.data.val.count,
-  });
-  await exportBundle(fittedRun, join(fittedBundles, name));
-  return det;
+  for (const name of FITTED) {
+    const det: ScoreDetector<OutputsIn, LabelledOutputsIn, unknown> = ({ knn: () => knn(), vim: () => vim(), rmds: () => rmds() })[name]();
+    det.fit({ ...train, labels: run.data.train.labels!, head });
+    fittedDirect.set(name, det.score(probe));
+    const fittedRun = join(dir, `run-${name}`);
+    cpSync(runDir, fittedRun, { recursive: true });
+    await writeRun(fittedRun, {
+      detector: { ...r.detector, score: fittedScoreSpec(det), threshold: { gamma: thresholdAtTpr(det.score(val), 0.95), tpr: 0.95, on: 'id-validation' } },
+      thresholdCount: run.data.val.count,
+    });
+    await exportBundle(fittedRun, join(fittedBundles, name));
+  }
 }
 
 beforeAll(async () => {
@@ -110,13 +115,10 @@ beforeAll(async () => {
   nodeAnswers = await answers(detector, images);
   nodeRgbaAnswers = await answers(detector, rgba);
   detector.dispose();
+  await writeFittedBundles();
   for (const name of FITTED) {
-    const det = await fittedBundle(name);
     const d = await loadDetector(join(fittedBundles, name));
     fittedAnswers.set(name, await answers(d, images));
-    const m = await readRun(runDir).loadModel();
-    fittedDirect.set(name, det.score(outputsOf(m, images, N, run.detector.normalization)));
-    m.dispose();
     d.dispose();
   }
 });
