@@ -6,6 +6,7 @@ import { AUGMENT_MODES } from '../data/augment.js';
 import { resolveConfig, trainRun, type TrainRunResult } from '../pipeline/train-run.js';
 import { runMetrics } from '../pipeline/run-folder.js';
 import { AresError } from '../errors.js';
+import type { Lock } from '../util/lock.js';
 import { createProgress } from './progress.js';
 import { formatMetricsTable, int, list, num, parseScores } from './options.js';
 
@@ -50,11 +51,11 @@ export function register(program: Command): void {
 }
 
 /** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
-export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false): Promise<TrainRunResult> {
+export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false, lock?: Lock): Promise<TrainRunResult> {
   const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
   try {
     return await trainRun(cfg, {
-      out, resume, scores,
+      out, resume, scores, lock,
       onPhase: (p) => progress.phase(p),
       onStep: (s) => progress.step(s),
       onEpoch: (e) => progress.epoch(e),
