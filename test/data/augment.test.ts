@@ -3,6 +3,7 @@ import { randomCropFlip, resolveAugment } from '../../src/data/augment.js';
 import { augmentRawBatch } from '../../src/methods/train.js';
 import { resolveConfig } from '../../src/pipeline/train-run.js';
 import { Rng } from '../../src/util/rng.js';
+import { BENCH_INPUT } from '../../src/bench/ce-step.js';
 import type { Shape } from '../../src/data/types.js';
 
 const shape: Shape = [32, 32, 3];
@@ -20,6 +21,10 @@ describe('training augmentation (crop + flip)', () => {
     expect(resolveAugment('none', [32, 32, 3])).toBe('none');
     expect(resolveAugment('crop-flip', [28, 28, 1])).toBe('crop-flip');
     expect(cfg().augment).toBe('auto');
+    // `ares bench` times the step with the augmentation training would use for that input.
+    expect(BENCH_INPUT.cnn.augment).toBe('none');
+    expect(BENCH_INPUT['wrn40-2'].augment).toBe('crop-flip');
+    expect(BENCH_INPUT.resnet18.augment).toBe('crop-flip');
     expect(() => cfg({ augment: 'rotate' })).toThrow(/--augment must be one of auto, crop-flip, none/);
   });
 
