@@ -12,6 +12,8 @@
  *   claim for at most that long; a live owner whose event loop is blocked longer than that between
  *   heartbeats would lose its claim, so the timeout must exceed the longest gap between heartbeats.
  *
+ * Hosts are told apart by os.hostname(), so machines sharing a folder need distinct host names.
+ *
  * Taking over a stale claim is itself guarded by a short-lived "breaker" file (also O_EXCL), so two
  * processes that both find the same stale claim cannot both delete it and then each create a new one.
  */
