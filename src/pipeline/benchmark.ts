@@ -42,6 +42,8 @@ export interface BenchmarkConfig {
   entries: BenchmarkEntry[];
   /** Named variants of the defaults (e.g. the paper's shorter schedules), chosen with --preset. */
   presets?: Record<string, Partial<TrainConfig>>;
+  /** The folder `$DATA` stood for (set by --data-root); the tables name datasets relative to it. */
+  dataRoot?: string;
 }
 
 export interface ReadBenchmarkOptions {
@@ -106,6 +108,7 @@ function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: stri
     }
     defaults = withDataRoot(defaults, opts.dataRoot);
     entries = entries.map((e) => withDataRoot(e, opts.dataRoot!));
+    return { ...c, defaults, entries, dataRoot: opts.dataRoot.replace(/\/+$/, '') };
   }
   return { ...c, defaults, entries };
 }
