@@ -54,25 +54,29 @@ export function staleAfterMs(): number {
   return Number.isFinite(s) && s > 0 ? s * 1000 : 3600_000;
 }
 
-/** The kernel start time of a process (field 22 of /proc/<pid>/stat), or null where there is no /proc. */
-function procStartOf(pid: number): string | null {
+/** Fields 3… of /proc/<pid>/stat (state, ppid, …), or null where there is no /proc. */
+function procStat(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses; fields after the last ')' are fixed.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
 }
 
+/** The kernel start time of a process (field 22 of /proc/<pid>/stat), or null where there is no /proc. */
+const procStartOf = (pid: number): string | null => procStat(pid)?.[19] ?? null;
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: the process exists but belongs to another user.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // A killed process whose parent has not reaped it yet is a zombie: it will never release its claim.
+  return procStat(pid)?.[0] !== 'Z';
 }
 
 export function readOwner(path: string): LockOwner | null {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,22 @@ describe('folder lock', () => {
       expect(readOwner(path)?.token).toBe(r.lock.owner.token);
       r.lock.release();
     }
+  });
+
+  it.runIf(existsSync('/proc/self/stat'))('a killed process not yet reaped by its parent (a zombie) holds nothing', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const path = fresh();
+    tryLock(path, 'x');
+    expect(isStale(path, owner({ pid: child.pid! }))).toBe(false);
+    // SIGKILL, then poll without yielding to the event loop: Node cannot reap the child meanwhile,
+    // so it stays a zombie (state Z) whose pid still answers kill(pid, 0).
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 3000;
+    let stale = false;
+    while (!stale && Date.now() < deadline) stale = isStale(path, owner({ pid: child.pid! }));
+    expect(stale).toBe(true);
+    expect(() => process.kill(child.pid!, 0)).not.toThrow();
+    await new Promise((r) => child.on('exit', r));
   });
 
   it.runIf(existsSync('/proc/self/stat'))('a live pid that is another process (pid reused, start time differs) is stale; the same start time is not', () => {
