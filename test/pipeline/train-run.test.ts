@@ -32,6 +32,8 @@ describe('trainRun (ares, end to end on an MNIST slice)', () => {
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics.rows.map((m: { ood: string }) => m.ood)).toEqual(r.evaluation!.ood.map((o) => o.ood));
     expect(metrics.idAccuracy).toBeGreaterThan(0.5);
+    // Grey 28×28 digits: `augment: auto` is recorded as none (digits are not flip-invariant).
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).augment).toBe('none');
 
     const run = await loadRun(out);
     const again = forwardSet(run.model, r.data.test, run.detector.normalization);
