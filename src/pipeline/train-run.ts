@@ -67,10 +67,17 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export async function prepareForConfig(cfg: TrainConfig): Promise<PreparedDataset> {
+/**
+ * The data options a run's config.json holds. A fitted run (ares fit) adds the model's input shape
+ * and whether held-out classes are an OOD set (not when --id-classes only reorders the classes).
+ */
+export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses'>
+  & { shape?: [number, number, number]; heldOutAsOod?: boolean };
+
+export async function prepareForConfig(cfg: DataConfig): Promise<PreparedDataset> {
   return prepareDataset({
     id: cfg.id, ood: cfg.ood, valOod: cfg.valOod ? [cfg.valOod] : [], limit: cfg.limit,
-    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses,
+    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod,
   });
 }
 
