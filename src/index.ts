@@ -30,6 +30,9 @@ export { evaluate, forwardSet, SCORE_NAMES, type ScoreName, type EvaluationResul
 export * as metrics from './metrics/index.js';
 export * as detectors from './scores/index.js';
 
+// A model the user already has: fit the scores and γ on it
+export { fit, type FitOptions, type FitSummary, type FittedDetector } from './fit/index.js';
+
 // Runs, deployment, reports
 export { loadRun, type LoadedRun } from './pipeline/load-run.js';
 export { loadDetector, createDetector, exportBundle, UNKNOWN, type Detector, type Prediction } from './export/index.js';
