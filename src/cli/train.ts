@@ -29,6 +29,7 @@ export function register(program: Command): void {
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
     .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
+    .option('--tpr <x>', 'share of ID validation images the threshold γ accepts (the operating point)', num, DEFAULT_CONFIG.tpr)
     .option('--score <names>', `scores to evaluate: ${SCORE_NAMES.join(', ')} or all`, parseScores, ['energy'] as ScoreName[])
     .option('--out <dir>', 'run folder', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint')
@@ -38,7 +39,7 @@ export function register(program: Command): void {
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
         pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize,
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
-        escape: o.escape, expansion: o.expansion, estimation: o.estimation,
+        escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');

@@ -59,6 +59,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
     throw new AresError('--method ares with --pretrain-epochs equal to --epochs never trains with outliers; lower --pretrain-epochs', { exitCode: 2 });
   }
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
+  if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
   return cfg;
 }
