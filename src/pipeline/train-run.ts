@@ -2,8 +2,9 @@
  * One training run end to end, as `ares train` and the library's `trainRun` do it:
  * prepare the data → train (checkpoint every epoch) → evaluate → write the run folder.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
 import { train, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
@@ -61,7 +62,16 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
   if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
-  return cfg;
+  return resolveInit(cfg);
+}
+
+/** --init as an absolute model.json path, and the layer names --freeze keeps fixed. */
+function resolveInit(cfg: TrainConfig): TrainConfig {
+  if (cfg.freeze !== undefined && !cfg.init) throw new AresError('--freeze needs --init (the weights to keep)', { exitCode: 2 });
+  if (!cfg.init) return cfg;
+  const file = resolve(existsSync(cfg.init) && statSync(cfg.init).isDirectory() ? join(cfg.init, 'model.json') : cfg.init);
+  const frozenLayers = cfg.freeze !== undefined ? frozenLayerNames(file, cfg.freeze) : (initLayerNames(file), undefined);
+  return { ...cfg, init: file, ...(frozenLayers ? { frozenLayers } : {}) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
