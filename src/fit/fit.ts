@@ -97,7 +97,7 @@ export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean
   const [a, b] = range;
   if (!(Number.isFinite(a) && Number.isFinite(b) && b > a)) throw new AresError(`--input-range must be two numbers low,high with low < high, got ${range.join(',')}`, { exitCode: 2 });
   // x_model = a + (b − a)·x  ⇔  (x − mean) / std with mean = −a/(b − a), std = 1/(b − a).
-  const normalization = { mean: Array(channels).fill(-a / (b - a)), std: Array(channels).fill(1 / (b - a)) };
+  const normalization = { mean: Array(channels).fill((0 - a) / (b - a)), std: Array(channels).fill(1 / (b - a)) };
   const source = opts.inputRange ? `--input-range ${a},${b}` : tm ? 'Teachable Machine export: pixels in [-1, 1]' : 'default: pixels in [0, 1] (set --input-range or --mean/--std if the model expects otherwise)';
   return { normalization, source };
 }

@@ -143,6 +143,8 @@ export function toClassifierParts(model: tf.LayersModel, opts: { featuresLayer?:
     throw new AresError(`the model's input is [${inShape.map((d) => d ?? 'null').join(', ')}]; ares fit needs an image input [batch, height, width, channels]`, { exitCode: 2 });
   }
   const inputShape = inShape.slice(1) as [number, number, number];
+  const own = aresClassifier(model, inputShape, opts.featuresLayer);
+  if (own) return own;
   const { prefix, layers } = layerChain(model);
   const names = [...(prefix ? [prefix.name] : []), ...layers.map((l) => l.name)];
   const listed = () => `layers in order: ${names.join(', ')}`;
@@ -206,6 +208,18 @@ export function toClassifierParts(model: tf.LayersModel, opts: { featuresLayer?:
   const numClasses = out.shape[1] as number;
   const built = tf.model({ inputs: input, outputs: [out, features], name: 'ares_fitted' });
   return { model: built, head, inputShape, numClasses, featureDim, logits, featuresLayer: body[f].name, layerNames: names };
+}
+
+/** A model ares saved (a run folder's model/): already inputs → [logits, features] with its "head". */
+function aresClassifier(model: tf.LayersModel, inputShape: [number, number, number], featuresLayer?: string): ClassifierParts | null {
+  if (model.outputs.length !== 2 || featuresLayer !== undefined) return null;
+  const head = model.layers.find((l) => l.name === 'head');
+  const [logits, features] = model.outputs;
+  if (!head || logits.sourceLayer !== head || features.shape.length !== 2 || logits.shape.length !== 2) return null;
+  return {
+    model, head, inputShape, numClasses: logits.shape[1] as number, featureDim: features.shape[1] as number,
+    logits: { kind: 'output', layer: 'head' }, featuresLayer: features.sourceLayer.name, layerNames: model.layers.map((l) => l.name),
+  };
 }
 
 /** One line for the output and the run's config. */
