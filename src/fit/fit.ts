@@ -119,9 +119,16 @@ function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: DataCon
   return { data: aligned, dataCfg: { ...dataCfg, idClasses: match.order.map((s) => (base ? base[s] : s)), heldOutAsOod: Boolean(base) } };
 }
 
-function deployedSpec(name: ScoreName): ScoreSpec {
-  return name === 'msp' ? { name: 'msp' } : { name: 'energy', weights: null };
-}
+/**
+ * detector.json's score for each score name it can hold. A score that needs fitted state in the
+ * deployed detector (e.g. feature statistics) adds its builder here once run/score.ts can carry it.
+ */
+const DEPLOYED_SPECS: Partial<Record<ScoreName, () => ScoreSpec>> = {
+  energy: () => ({ name: 'energy', weights: null }),
+  msp: () => ({ name: 'msp' }),
+};
+const canDeploy = (name: string): name is ScoreName => name in DEPLOYED_SPECS && (DEPLOYABLE as readonly string[]).includes(name);
+const deployedSpec = (name: ScoreName): ScoreSpec => DEPLOYED_SPECS[name]!();
 
 function checkTpr(tpr: number): number {
   if (!(tpr > 0 && tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${tpr}`, { exitCode: 2 });
@@ -139,7 +146,7 @@ export async function fit(model: string | tf.LayersModel, id: string, options: F
   const scores = [...new Set(options.scores ?? DEFAULT_SCORES)];
   for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
   // The detector.json score: the first requested one it can hold (energy when none can).
-  const deployed = (scores.find((s) => (DEPLOYABLE as readonly string[]).includes(s)) ?? 'energy') as ScoreName;
+  const deployed: ScoreName = scores.find(canDeploy) ?? 'energy';
   if (!scores.includes(deployed)) scores.push(deployed);
   if (options.out) checkOutFree(options.out);
 

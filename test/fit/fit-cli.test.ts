@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine } from '../../src/engine/backend.js';
-import { prepareDataset, type PreparedDataset } from '../../src/data/index.js';
+import * as tf from '@tensorflow/tfjs';
+import { generateSet, prepareDataset, type PreparedDataset } from '../../src/data/index.js';
+import { loadDetector } from '../../src/export/index.js';
 import { runCli, tempDir, writeProbeImages } from '../run/helpers.js';
 import { saveLikeTfjsNode, smallCnn, trainPlain } from './plain-model.js';
 
@@ -62,7 +64,7 @@ describe('ares fit on a plain tfjs model', () => {
     expect(rightShare).toBeGreaterThanOrEqual(0.8);
   }, 90_000);
 
-  it('eval, export and report accept the fitted run', () => {
+  it('eval, export (bundle loads and rejects noise) and report accept the fitted run', async () => {
     const e = runCli(['eval', '--run', runDir, '--ood', 'uniform', '--score', 'energy', '--json'], {}, 60_000);
     expect(e.stderr).toBe('');
     expect(e.code).toBe(0);
@@ -72,6 +74,12 @@ describe('ares fit on a plain tfjs model', () => {
     const x = runCli(['export', '--run', runDir, '--out', join(dir, 'bundle'), '--json']);
     expect(x.code).toBe(0);
     expect(existsSync(join(dir, 'bundle', 'ares.json'))).toBe(true);
+    const det = await loadDetector(join(dir, 'bundle'));
+    const noise = generateSet('uniform', { shape: [28, 28, 1], count: 20, seed: 31, split: 'test' });
+    const x = tf.tensor4d(noise.images, [20, 28, 28, 1]);
+    const answers = await det.predict(x);
+    x.dispose(); det.dispose();
+    expect(answers.filter((a) => a.label === 'unknown').length).toBeGreaterThanOrEqual(18);
     const rep = runCli(['report', '--run', runDir, '--out', join(dir, 'r.html')]);
     expect(rep.code).toBe(0);
     expect(readFileSync(join(dir, 'r.html'), 'utf8')).toMatch(/No training history/);
