@@ -4,6 +4,7 @@
  *   const run = await train({ id: 'mnist', idClasses: [0, 1, 2, 3, 4, 5], ood: ['gaussian'], epochs: 3 }, { out: 'runs/digits' });
  *   const det = await loadDetector('runs/digits');          // a run folder or an exported bundle
  *   const answers = await det.predict(images);              // [{ label: '3' | 'unknown', score, ... }]
+ *   const mine = await fit('tm-model/model.json', 'photos/', { out: 'runs/mine' });  // a model you already have
  *
  * Scores are always "higher = more in-distribution"; γ accepts 95% of ID validation images.
  */

@@ -39,12 +39,13 @@ export function register(program: Command): void {
       });
       const s = r.summary;
       r.dispose();
+      for (const w of s.warnings) process.stderr.write(`ares fit: warning: ${w}\n`);
       if (o.json) {
         process.stdout.write(JSON.stringify({
           out: o.out, logits: s.logitsDescription, featuresLayer: s.featuresLayer, featureDim: s.featureDim, inputShape: s.inputShape,
           normalization: s.normalization, normalizationSource: s.normalizationSource, classNames: s.classes.classNames, classMatch: s.classes.by,
           score: s.deployedScore, gamma: s.gamma, tpr: s.tpr, idValidationRejected: s.idValidationRejected, validationCount: s.validationCount,
-          seconds: s.seconds, metrics: s.metrics,
+          seconds: s.seconds, warnings: s.warnings, metrics: s.metrics,
         }) + '\n');
         return;
       }

@@ -75,6 +75,8 @@ export interface FitSummary {
   evaluation: EvaluationResult;
   seconds: number;
   out: string | null;
+  /** Signs that the model is not being read the way it was trained (near-chance accuracy). */
+  warnings: string[];
 }
 
 export interface FittedDetector extends Detector {
@@ -85,14 +87,15 @@ export interface FittedDetector extends Detector {
 
 const DEFAULT_SCORES: ScoreName[] = ['energy'];
 
-/** Normalisation from the flags, else Teachable Machine's [-1, 1], else [0, 1] pixels. */
-export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean' | 'std'>, channels: number, tm: boolean): { normalization: Normalization; source: string } {
+/** Normalisation from the flags, else the ares run's own, else Teachable Machine's [-1, 1], else [0, 1] pixels. */
+export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean' | 'std'>, channels: number, tm: boolean, run?: Normalization): { normalization: Normalization; source: string } {
   if (opts.inputRange && (opts.mean || opts.std)) throw new AresError('give either --input-range or --mean/--std, not both', { exitCode: 2 });
   if (opts.mean || opts.std) {
     if (!opts.mean || !opts.std) throw new AresError('--mean and --std go together', { exitCode: 2 });
     const spread = (v: number[]) => (v.length === 1 ? Array(channels).fill(v[0]) : v);
     return { normalization: checkNormalization({ mean: spread(opts.mean), std: spread(opts.std) }, channels, '--mean/--std'), source: '--mean/--std' };
   }
+  if (run && !opts.inputRange) return { normalization: checkNormalization(run, channels, 'detector.json normalization'), source: 'the run folder\'s detector.json' };
   const range = opts.inputRange ?? (tm ? [-1, 1] : [0, 1]);
   const [a, b] = range;
   if (!(Number.isFinite(a) && Number.isFinite(b) && b > a)) throw new AresError(`--input-range must be two numbers low,high with low < high, got ${range.join(',')}`, { exitCode: 2 });
@@ -153,9 +156,9 @@ export async function fit(model: string | tf.LayersModel, id: string, options: F
   options.onPhase?.('loading the model');
   const user: LoadedUserModel = typeof model === 'string'
     ? await loadUserModel(model)
-    : { path: '', model, metadata: null, teachableMachine: false };
+    : { path: '', model, metadata: null, teachableMachine: false, aresRun: null };
   const parts: ClassifierParts = toClassifierParts(user.model, { featuresLayer: options.featuresLayer });
-  const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine);
+  const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
   if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
     throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
   }
@@ -167,7 +170,7 @@ export async function fit(model: string | tf.LayersModel, id: string, options: F
   };
   const loaded = await prepareForConfig(dataCfg);
   if (loaded.val.count === 0) throw new AresError(`${id}: no ID validation images to set γ on (raise --limit or the validation share)`);
-  const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? null, options.match, user.path || 'the model');
+  const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
   const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
   dataCfg = aligned.dataCfg;
   const data = aligned.data;
@@ -182,13 +185,18 @@ export async function fit(model: string | tf.LayersModel, id: string, options: F
     normalization: { mean: [...normalization.mean], std: [...normalization.std] },
     score: deployedSpec(deployed), threshold: { gamma, tpr, on: 'id-validation' },
   };
+  const warnings: string[] = [];
+  if (evaluation.accuracy < 2 / parts.numClasses) {
+    warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
+      + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
+  }
   const seconds = (performance.now() - t0) / 1000;
   const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
   const logitsDescription = describeLogits(parts.logits);
   const summary: FitSummary = {
     modelPath: user.path || null, logits: parts.logits, logitsDescription, featuresLayer: parts.featuresLayer, featureDim: parts.featureDim,
     inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
-    deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null,
+    deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
   };
   if (options.out) {
     options.onPhase?.('writing the run folder and report');

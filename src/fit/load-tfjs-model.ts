@@ -13,6 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
 import { MODEL_JSON, parseModelJson } from '../export/model-json.js';
+import { parseDetectorJson, type DetectorSpec } from '../run/detector.js';
 import { loadLayersModelFromDir } from '../run/model-io.js';
 import { parseJsonText } from '../util/json-text.js';
 
@@ -35,6 +36,8 @@ export interface LoadedUserModel {
   metadata: TmMetadata | null;
   /** A Teachable Machine image export (its inputs are [-1, 1] pixels). */
   teachableMachine: boolean;
+  /** The detector.json of the run folder the model sits in (model/ of an ares run): its normalisation and class names. */
+  aresRun: DetectorSpec | null;
 }
 
 /** Where the logits came from, said in the output and stored in the run's config. */
@@ -74,7 +77,9 @@ export async function loadUserModel(path: string): Promise<LoadedUserModel> {
   const model = await loadLayersModelFromDir(dirname(file));
   const metadata = readMetadata(join(dirname(file), 'metadata.json'));
   const teachableMachine = metadata !== null && (metadata.packageName === '@teachablemachine/image' || typeof metadata.tmVersion === 'string');
-  return { path: file, model, metadata, teachableMachine };
+  const runDetector = join(dirname(file), '..', 'detector.json');
+  const aresRun = existsSync(runDetector) ? parseDetectorJson(readFileSync(runDetector, 'utf8'), runDetector) : null;
+  return { path: file, model, metadata, teachableMachine, aresRun };
 }
 
 function readMetadata(file: string): TmMetadata | null {
