@@ -76,9 +76,9 @@ describe('ares fit on a plain tfjs model', () => {
     expect(existsSync(join(dir, 'bundle', 'ares.json'))).toBe(true);
     const det = await loadDetector(join(dir, 'bundle'));
     const noise = generateSet('uniform', { shape: [28, 28, 1], count: 20, seed: 31, split: 'test' });
-    const x = tf.tensor4d(noise.images, [20, 28, 28, 1]);
-    const answers = await det.predict(x);
-    x.dispose(); det.dispose();
+    const input = tf.tensor4d(noise.images, [20, 28, 28, 1]);
+    const answers = await det.predict(input);
+    input.dispose(); det.dispose();
     expect(answers.filter((a) => a.label === 'unknown').length).toBeGreaterThanOrEqual(18);
     const rep = runCli(['report', '--run', runDir, '--out', join(dir, 'r.html')]);
     expect(rep.code).toBe(0);

@@ -25,9 +25,20 @@ export async function saveLikeTfjsNode(model: tf.LayersModel, dir: string): Prom
 /** Trains `model` (softmax output) with Adam on [N, ...inputShape] images and integer labels. */
 export async function trainPlain(model: tf.LayersModel, x: Float32Array, y: Int32Array, inputShape: number[], numClasses: number, epochs: number): Promise<void> {
   model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-  const xs = tf.tensor(x, [y.length, ...inputShape]);
-  const ys = tf.oneHot(tf.tensor1d(y, 'int32'), numClasses);
-  await model.fit(xs, ys, { epochs, batchSize: 64, shuffle: true, verbose: 0 });
+  // One fixed shuffle (the sets are sorted by class; tfjs's own shuffle draws from Math.random).
+  const per = x.length / y.length;
+  const order = Array.from(y, (_, i) => i);
+  let state = 12345;
+  for (let i = order.length - 1; i > 0; i--) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    const j = state % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const xo = new Float32Array(x.length);
+  order.forEach((src, i) => xo.set(x.subarray(src * per, (src + 1) * per), i * per));
+  const xs = tf.tensor(xo, [y.length, ...inputShape]);
+  const ys = tf.oneHot(tf.tensor1d(Int32Array.from(order, (i) => y[i]), 'int32'), numClasses);
+  await model.fit(xs, ys, { epochs, batchSize: 64, shuffle: false, verbose: 0 });
   xs.dispose(); ys.dispose();
 }
 
