@@ -31,14 +31,20 @@ const weightsByLayer = async (runDir: string) => {
 const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
 describe('train --init --freeze', () => {
-  it('keeps the frozen layers bit-identical, trains the rest, and records what was frozen', async () => {
+  it('keeps the frozen layers bit-identical (across a stop and resume), trains the rest, and records what was frozen', async () => {
     const names = initLayerNames(initFile);
     const freezeAt = names.findIndex((_, i) => i > 0 && names.slice(0, i + 1).filter((n) => /conv/i.test(n)).length === 4) + 2; // the ReLU after the 4th conv's BN
     const freeze = names[freezeAt];
     console.log(`--freeze ${freeze}: layers 0..${freezeAt} of ${names.length} fixed`);
     const out = join(dir, 'second');
-    const cfg = resolveConfig({ ...base, seed: 4, init: initFile, freeze });
-    disposeRun(await trainRun(cfg, { out }));
+    const cfg = resolveConfig({ ...base, seed: 4, epochs: 2, init: initFile, freeze });
+    // Stopped after one epoch and resumed: the checkpoint's config (init, frozen layers) must match.
+    const part = await trainRun(cfg, { out, stopAfterEpochs: 1 });
+    expect(part.evaluation).toBeNull();
+    disposeRun(part);
+    const done = await trainRun(cfg, { out, resume: true });
+    expect(done.evaluation).not.toBeNull();
+    disposeRun(done);
     const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect(saved.init).toBe(initFile);
     expect(saved.frozenLayers).toEqual(names.slice(0, freezeAt + 1));
