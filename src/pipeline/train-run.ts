@@ -70,8 +70,11 @@ function resolveInit(cfg: TrainConfig): TrainConfig {
   if (cfg.freeze !== undefined && !cfg.init) throw new AresError('--freeze needs --init (the weights to keep)', { exitCode: 2 });
   if (!cfg.init) return cfg;
   const file = resolve(existsSync(cfg.init) && statSync(cfg.init).isDirectory() ? join(cfg.init, 'model.json') : cfg.init);
-  const frozenLayers = cfg.freeze !== undefined ? frozenLayerNames(file, cfg.freeze) : (initLayerNames(file), undefined);
-  return { ...cfg, init: file, ...(frozenLayers ? { frozenLayers } : {}) };
+  if (cfg.freeze === undefined) {
+    initLayerNames(file); // a missing or unreadable file fails here, before any data is loaded
+    return { ...cfg, init: file };
+  }
+  return { ...cfg, init: file, frozenLayers: frozenLayerNames(file, cfg.freeze) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
