@@ -37,7 +37,8 @@ beforeAll(async () => {
 describe('deployment threshold', () => {
   it('ares fit --tpr 0.8: γ rejects about 20% of ID validation, said in threshold.json and the report', async () => {
     const out = join(dir, 'run80');
-    const det = await fit(modelDir, 'mnist', { idClasses: [0, 1, 2], limit: 900, seed: 2, tpr: 0.8, scores: ['msp', 'energy'], out });
+    const det = await fit(modelDir, 'mnist', { idClasses: [0, 1, 2], limit: 900, seed: 2, tpr: 0.8, scores: ['msp', 'energy', 'odin'], out });
+    expect(Number.isFinite(det.summary.metrics.thresholds.odin)).toBe(true); // ODIN's gradient runs through the rebuilt model
     expect(det.summary.logits).toMatchObject({ kind: 'pre-softmax', how: 'softmax-layer' });
     expect(det.summary.deployedScore).toBe('msp');
     expect(det.summary.idValidationRejected).toBeGreaterThan(0.12);
