@@ -22,6 +22,11 @@ export function register(program: Command): void {
     .option('--score <names>', `scores to fit: ${SCORE_NAMES.join(', ')} or all; the first of energy/msp is the deployed one`, parseScores, ['energy'] as ScoreName[])
     .option('--tpr <x>', 'share of ID validation images γ accepts (the operating point)', num, 0.95)
     .option('--input-range <low,high>', 'pixel range the model expects (0,1, -1,1, 0,255); default 0,1, or -1,1 for Teachable Machine', range)
+    .option('--input-shape <h,w,c>', 'image shape, for a model whose input is a flat vector (e.g. 28,28,1 for 784 values)', (v: string) => {
+      const d = v.split(',').map((x) => Number(x.trim()));
+      if (d.length !== 3 || !d.every((n) => Number.isInteger(n) && n > 0)) throw new InvalidArgumentError('expected height,width,channels, e.g. 28,28,1');
+      return d as [number, number, number];
+    })
     .option('--mean <list>', 'per-channel mean in [0, 1] pixel units (with --std): the model sees (x − mean) / std', numbers)
     .option('--std <list>', 'per-channel std in [0, 1] pixel units (with --mean)', numbers)
     .addOption(new Option('--match <how>', 'pair ID classes with model outputs by name (metadata labels) or index').choices(['name', 'index']))
@@ -34,7 +39,7 @@ export function register(program: Command): void {
       const quiet = Boolean(o.json);
       const r = await fit(o.model, o.id, {
         ood: o.ood, idClasses: o.idClasses, limit: o.limit, seed: o.seed, scores: o.score, tpr: o.tpr,
-        featuresLayer: o.features, inputRange: o.inputRange, mean: o.mean, std: o.std, match: o.match, out: o.out,
+        featuresLayer: o.features, inputShape: o.inputShape, inputRange: o.inputRange, mean: o.mean, std: o.std, match: o.match, out: o.out,
         onPhase: quiet ? undefined : (p) => process.stderr.write(`ares fit: ${p}\n`),
       });
       const s = r.summary;

@@ -41,6 +41,8 @@ export interface FitOptions {
   tpr?: number;
   /** The layer whose output is the features (default: the input of the last Dense layer). */
   featuresLayer?: string;
+  /** [height, width, channels] of the images, for a model that reads them as flat vectors. */
+  inputShape?: [number, number, number];
   /** Pixel range the model expects, e.g. [0, 1], [-1, 1], [0, 255]. */
   inputRange?: [number, number];
   /** Or per-channel mean and std in [0, 1] pixel units: the model sees (x − mean) / std. */
@@ -157,7 +159,7 @@ export async function fit(model: string | tf.LayersModel, id: string, options: F
   const user: LoadedUserModel = typeof model === 'string'
     ? await loadUserModel(model)
     : { path: '', model, metadata: null, teachableMachine: false, aresRun: null };
-  const parts: ClassifierParts = toClassifierParts(user.model, { featuresLayer: options.featuresLayer });
+  const parts: ClassifierParts = toClassifierParts(user.model, { featuresLayer: options.featuresLayer, inputShape: options.inputShape });
   const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
   if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
     throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });

@@ -142,13 +142,25 @@ function linearCopy(dense: Layer, name: string): Layer {
  * Splits the model at its features. `featuresLayer`: the layer whose output is the features;
  * default the input of the last Dense layer.
  */
-export function toClassifierParts(model: tf.LayersModel, opts: { featuresLayer?: string } = {}): ClassifierParts {
+export function toClassifierParts(model: tf.LayersModel, opts: { featuresLayer?: string; inputShape?: [number, number, number] } = {}): ClassifierParts {
   const inShape = model.inputs[0].shape;
-  if (inShape.length !== 4 || !inShape.slice(1).every((d) => typeof d === 'number' && d > 0)) {
-    throw new AresError(`the model's input is [${inShape.map((d) => d ?? 'null').join(', ')}]; ares fit needs an image input [batch, height, width, channels]`, { exitCode: 2 });
+  const shown = `[${inShape.map((d) => d ?? 'null').join(', ')}]`;
+  // A model that reads flat vectors gets images through a Flatten in front (--input-shape says their shape).
+  const flatInput = inShape.length === 2 && typeof inShape[1] === 'number';
+  if (flatInput && !opts.inputShape) {
+    throw new AresError(`the model's input is ${shown}, flat vectors; say which images they are with --input-shape height,width,channels`, { exitCode: 2 });
   }
-  const inputShape = inShape.slice(1) as [number, number, number];
-  const own = aresClassifier(model, inputShape, opts.featuresLayer);
+  if (!flatInput && (inShape.length !== 4 || !inShape.slice(1).every((d) => typeof d === 'number' && d > 0))) {
+    throw new AresError(`the model's input is ${shown}; ares fit needs an image input [batch, height, width, channels]`, { exitCode: 2 });
+  }
+  if (flatInput && opts.inputShape!.reduce((a, b) => a * b, 1) !== inShape[1]) {
+    throw new AresError(`--input-shape ${opts.inputShape!.join(',')} has ${opts.inputShape!.reduce((a, b) => a * b, 1)} values; the model reads ${inShape[1]}`, { exitCode: 2 });
+  }
+  if (!flatInput && opts.inputShape && opts.inputShape.join() !== inShape.slice(1).join()) {
+    throw new AresError(`--input-shape ${opts.inputShape.join(',')} differs from the model's input ${shown}`, { exitCode: 2 });
+  }
+  const inputShape = (flatInput ? [...opts.inputShape!] : inShape.slice(1)) as [number, number, number];
+  const own = flatInput ? null : aresClassifier(model, inputShape, opts.featuresLayer);
   if (own) return own;
   const { prefix, layers } = layerChain(model);
   const names = [...(prefix ? [prefix.name] : []), ...layers.map((l) => l.name)];
@@ -189,7 +201,8 @@ export function toClassifierParts(model: tf.LayersModel, opts: { featuresLayer?:
   }
 
   const input = tf.input({ shape: inputShape, name: 'ares_input' });
-  let x: Sym = prefix ? prefix.apply(input) as Sym : input;
+  let x: Sym = flatInput ? tf.layers.flatten({ name: 'ares_flatten_input' }).apply(input) as Sym : input;
+  if (prefix) x = prefix.apply(x) as Sym;
   for (const l of body.slice(0, f + 1)) x = l.apply(x) as Sym;
   const features = x;
   if (features.shape.length !== 2) {

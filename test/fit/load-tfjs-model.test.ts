@@ -67,6 +67,23 @@ describe('toClassifierParts', () => {
     expect(close(l2, logits)).toBeLessThan(1e-6);
   });
 
+  it('a model that reads flat vectors gets the images through a Flatten (--input-shape)', async () => {
+    const mlp = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [432], units: 16, activation: 'relu', name: 'hidden' }),
+        tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
+      ],
+    });
+    const parts = toClassifierParts(mlp, { inputShape: [12, 12, 3] });
+    expect(parts.inputShape).toEqual([12, 12, 3]);
+    expect(parts.featuresLayer).toBe('hidden');
+    const input = x();
+    const [logits] = parts.model.predict(input) as tf.Tensor[];
+    expect(close(tf.softmax(logits), mlp.predict(input.reshape([3, 432])) as tf.Tensor)).toBeLessThan(1e-6);
+    const [l2] = await roundTrip(parts.model, 'mlp', input);
+    expect(close(l2, logits)).toBeLessThan(1e-6);
+  });
+
   it('a model ares saved is used as it is', async () => {
     const c = buildModel('cnn', [12, 12, 1], 3, 0);
     const parts = toClassifierParts(c.layersModel);
@@ -76,7 +93,10 @@ describe('toClassifierParts', () => {
 
   it('clear errors: no image input, no Dense to take features from, GraphModel, non-flat features', async () => {
     const flatIn = tf.sequential({ layers: [tf.layers.dense({ inputShape: [784], units: 3, activation: 'softmax' })] });
-    await expectAresError(() => toClassifierParts(flatIn), /input is \[null, 784\]/);
+    await expectAresError(() => toClassifierParts(flatIn), /input is \[null, 784\], flat vectors; .*--input-shape/);
+    await expectAresError(() => toClassifierParts(flatIn, { inputShape: [28, 28, 3] }), /has 2352 values; the model reads 784/);
+    const rank3 = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [10, 2], filters: 2, kernelSize: 3 })] });
+    await expectAresError(() => toClassifierParts(rank3), /needs an image input \[batch, height, width, channels\]/);
     const convOnly = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 3, kernelSize: 8, name: 'only' }), tf.layers.flatten({ name: 'fl' })] });
     await expectAresError(() => toClassifierParts(convOnly), /cannot decide which layer gives the features/, /layers in order: only, fl/);
     const seq = teachableMachineLike([12, 12, 3], 3, 1);
