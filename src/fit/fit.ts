@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
+import { conformSet } from '../data/transform.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
@@ -140,11 +141,20 @@ function checkTpr(tpr: number): number {
   return tpr;
 }
 
+/** Data the caller prepared (prepareDataset): brought to the model's input shape, normalisation replaced. */
+function conformPrepared(d: PreparedDataset, shape: [number, number, number]): PreparedDataset {
+  const c = (set: ImageSet) => conformSet(set, shape);
+  return { ...d, train: c(d.train), val: c(d.val), test: c(d.test), ood: d.ood.map(c), valOod: d.valOod.map(c), shape };
+}
+
 /**
  * Fits a detector on `model` (a model.json path or folder, or a loaded tfjs LayersModel) with the
- * ID data `id` (a source spec, as `ares train --id`).
+ * ID data `id`: a source spec as `ares train --id` takes (with `options` choosing classes, limit,
+ * splits), or data already prepared with prepareDataset (its own splits and OOD sets are used; a run
+ * folder written from it cannot be re-evaluated with `ares eval`, which needs a source to reload).
+ * With a LayersModel, the detector shares its layers: dispose() frees the model's weights too.
  */
-export async function fit(model: string | tf.LayersModel, id: string, options: FitOptions = {}): Promise<FittedDetector> {
+export async function fit(model: string | tf.LayersModel, id: string | PreparedDataset, options: FitOptions = {}): Promise<FittedDetector> {
   const t0 = performance.now();
   const engine = await initEngine();
   const tpr = checkTpr(options.tpr ?? 0.95);
@@ -167,11 +177,11 @@ export async function fit(model: string | tf.LayersModel, id: string, options: F
 
   options.onPhase?.('loading data');
   let dataCfg: DataConfig = {
-    id, ood: options.ood ?? [], valOod: '', limit: options.limit, valFraction: options.valFraction ?? 0.1,
-    seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
+    id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
+    valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
   };
-  const loaded = await prepareForConfig(dataCfg);
-  if (loaded.val.count === 0) throw new AresError(`${id}: no ID validation images to set γ on (raise --limit or the validation share)`);
+  const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
+  if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
   const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
   const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
   dataCfg = aligned.dataCfg;

@@ -33,6 +33,14 @@ describe('ares fit on a model from an ares run folder', () => {
     det.dispose();
   }, 60_000);
 
+  it('takes data the caller prepared (library use) and gives the same answer', async () => {
+    const det = await fit(join(run.dir, 'model', 'model.json'), run.data);
+    expect(det.summary.metrics.idAccuracy).toBe(run.idAccuracy);
+    expect(det.summary.validationCount).toBe(run.data.val.count);
+    expect(det.summary.metrics.rows.map((r) => r.ood)).toEqual(run.data.ood.map((o) => o.name));
+    det.dispose();
+  }, 60_000);
+
   it('warns when the input range makes the model guess', async () => {
     const det = await fit(join(run.dir, 'model'), 'mnist', { idClasses: [0, 1, 2, 3, 4, 5], limit: 1200, seed: 0, inputRange: [40, 41] });
     expect(det.summary.warnings.join(' ')).toMatch(/only \d+\.\d% of the ID test images right .*check the input range \(--input-range 40,41\)/);
