@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine } from '../../src/engine/backend.js';
 import { conformSet, prepareDataset, type PreparedDataset } from '../../src/data/index.js';
 import { fit } from '../../src/fit/index.js';
+import { encodePng } from '../../src/run/images.js';
 import { runCli, tempDir, writeProbeImages, expectAresError } from '../run/helpers.js';
 import { saveLikeTfjsNode, teachableMachineLike, trainPlain } from './plain-model.js';
 
@@ -68,6 +69,29 @@ describe('ares fit on a Teachable Machine export', () => {
     expect(e.code).toBe(0);
     expect(JSON.parse(e.stdout).idAccuracy).toBeCloseTo(out.metrics.idAccuracy, 6);
   }, 90_000);
+
+  it('the README path: ID data as an image folder whose class folders are named like the labels', async () => {
+    // Class folders sort as 0..5, the model's labels are in another order: every class is kept, only reordered.
+    const photos = join(dir, 'photos');
+    const per = new Map<number, number>();
+    for (let i = 0; i < data.test.count; i++) {
+      const y = data.test.labels![i];
+      if ((per.get(y) ?? 0) >= 40) continue;
+      per.set(y, (per.get(y) ?? 0) + 1);
+      mkdirSync(join(photos, data.classNames[y]), { recursive: true });
+      writeFileSync(join(photos, data.classNames[y], `${i}.png`), await encodePng(data.test, i));
+    }
+    const out = join(dir, 'run-folder-source');
+    const r = runCli(['fit', '--model', join(tmDir, 'model.json'), '--id', photos, '--ood', 'uniform', '--out', out, '--json'], {}, 60_000);
+    expect(r.stderr).not.toMatch(/error|warning/i);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ classNames: LABELS, classMatch: 'name' });
+    expect(s.metrics.idAccuracy).toBeGreaterThan(0.8);
+    const e = runCli(['eval', '--run', out, '--json'], {}, 60_000);
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.stdout).idAccuracy).toBe(s.metrics.idAccuracy);
+  }, 60_000);
 
   it('names the layers when --features is wrong, and refuses labels that match no class', async () => {
     await expectAresError(() => fit(tmDir, 'mnist', { idClasses: [0, 1, 2, 3, 4, 5], limit: 200, featuresLayer: 'nope' }), /--features "nope"/, /layers in order: .*dense/);
