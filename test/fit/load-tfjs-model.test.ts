@@ -84,6 +84,27 @@ describe('toClassifierParts', () => {
     expect(close(l2, logits)).toBeLessThan(1e-6);
   });
 
+  it('Teachable Machine\'s real layout: a functional base model (MobileNet there) nested in the outer Sequential, read from disk', async () => {
+    const bIn = tf.input({ shape: [12, 12, 3] });
+    const b1 = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(bIn) as tf.SymbolicTensor;
+    const b2 = tf.layers.add().apply([b1, tf.layers.conv2d({ filters: 4, kernelSize: 1 }).apply(b1) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+    const base = tf.model({ inputs: bIn, outputs: tf.layers.globalAveragePooling2d({}).apply(b2) as tf.SymbolicTensor });
+    const head = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu' }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+    const outer = tf.sequential();
+    outer.add(base);
+    outer.add(head);
+    const d = join(dir, 'tm-functional');
+    await saveLikeTfjsNode(outer, d);
+    const user = await loadUserModel(d);
+    const parts = toClassifierParts(user.model);
+    expect(parts.featureDim).toBe(8);
+    const input = x();
+    const [logits] = parts.model.predict(input) as tf.Tensor[];
+    expect(close(tf.softmax(logits), outer.predict(input) as tf.Tensor)).toBeLessThan(1e-6);
+    const [l2] = await roundTrip(parts.model, 'tm-functional-run', input);
+    expect(close(l2, logits)).toBeLessThan(1e-6);
+  });
+
   it('a model ares saved is used as it is', async () => {
     const c = buildModel('cnn', [12, 12, 1], 3, 0);
     const parts = toClassifierParts(c.layersModel);
