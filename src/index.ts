@@ -4,6 +4,7 @@
  *   const run = await train({ id: 'mnist', idClasses: [0, 1, 2, 3, 4, 5], ood: ['gaussian'], epochs: 3 }, { out: 'runs/digits' });
  *   const det = await loadDetector('runs/digits');          // a run folder or an exported bundle
  *   const answers = await det.predict(images);              // [{ label: '3' | 'unknown', score, ... }]
+ *   const mine = await fit('tm-model/model.json', 'photos/', { out: 'runs/mine' });  // a model you already have
  *
  * Scores are always "higher = more in-distribution"; γ accepts 95% of ID validation images.
  */
@@ -29,6 +30,9 @@ export { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } fr
 export { evaluate, forwardSet, detectorWithScore, SCORE_NAMES, type ScoreName, type EvaluationResult } from './eval/evaluate.js';
 export * as metrics from './metrics/index.js';
 export * as detectors from './scores/index.js';
+
+// A model the user already has: fit the scores and γ on it
+export { fit, type FitOptions, type FitSummary, type FittedDetector } from './fit/index.js';
 
 // Runs, deployment, reports
 export { loadRun, type LoadedRun } from './pipeline/load-run.js';

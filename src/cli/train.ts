@@ -32,6 +32,9 @@ export function register(program: Command): void {
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
     .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
+    .option('--init <model.json>', 'start from these weights (a run\'s model/model.json, or a tfjs layers model of the same architecture)')
+    .option('--freeze <layer>', 'with --init: keep the layers up to and including this one fixed (names as in the --init model.json)')
+    .option('--tpr <x>', 'share of ID validation images the threshold γ accepts (the operating point)', num, DEFAULT_CONFIG.tpr)
     .option('--score <names>', `scores to evaluate: ${SCORE_NAMES.join(', ')} or all`, parseScores, ['energy'] as ScoreName[])
     .option('--out <dir>', 'run folder', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint')
@@ -41,7 +44,7 @@ export function register(program: Command): void {
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
         pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment,
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
-        escape: o.escape, expansion: o.expansion, estimation: o.estimation,
+        escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');

@@ -61,6 +61,12 @@ export interface TrainConfig {
   vosWeight: number;
   /** Target acceptance of ID validation data for the threshold γ. */
   tpr: number;
+  /** Start from these weights (a tfjs layers model.json of the same architecture) instead of a fresh initialisation. */
+  init?: string;
+  /** With init: keep the layers up to and including this one fixed. */
+  freeze?: string;
+  /** The layers --freeze keeps fixed (names as in the init model), recorded by resolveConfig. */
+  frozenLayers?: string[];
 }
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {

@@ -16,6 +16,7 @@ import type { Classifier } from '../models/types.js';
 import { Rng } from '../util/rng.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { applyInit } from './init.js';
 import { stagesOf, type TrainConfig } from './config.js';
 import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from '../ares/discrimination.js';
 import { estimateOutliers, randomPoolOutliers } from '../ares/estimation.js';
@@ -107,7 +108,9 @@ export function withResolvedAugment(cfg: TrainConfig, shape: PreparedDataset['sh
 
 export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const cfg = withResolvedAugment(config, data.shape);
-  const s = createSession(cfg, data);
+  const model = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed);
+  const frozen = cfg.init ? await applyInit(model, cfg.init, cfg.frozenLayers?.length ?? 0) : undefined;
+  const s = createSession(cfg, data, model, frozen);
   let startEpoch = 0;
   if (opts.resume) {
     if (!opts.outDir) throw new AresError('--resume needs the run folder (--out) whose checkpoints to continue', { exitCode: 2 });
@@ -158,16 +161,18 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
   };
 }
 
-export function createSession(cfg: TrainConfig, data: PreparedDataset): Session {
+/** `frozen`: model variables the optimiser leaves alone (--freeze). */
+export function createSession(cfg: TrainConfig, data: PreparedDataset, model = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed),
+  frozen?: ReadonlySet<tf.Variable>): Session {
   const k = data.classNames.length;
-  const model = buildModel(cfg.model, data.shape, k, cfg.seed);
   const stages = stagesOf(cfg);
   // VOS brings its own w (initialised U(0,1) as in VOS) and logistic regression; ARES uses w = 1.
   const vos = cfg.method === 'vos'
     ? { queues: createClassQueues(k, model.featureDim, cfg.vosQueue), params: createVosParams(k, new Rng(cfg.seed).fork(0x705)) }
     : null;
   const dis = cfg.method === 'ares' ? createDiscriminationParams(k, cfg.loss) : null;
-  const variables = [...model.trainableVariables, ...(dis?.variables ?? []), ...(vos?.params.variables ?? [])];
+  const trainable = frozen ? model.trainableVariables.filter((v) => !frozen.has(v)) : model.trainableVariables;
+  const variables = [...trainable, ...(dis?.variables ?? []), ...(vos?.params.variables ?? [])];
   return {
     cfg, data, model, dis, vos,
     pool: cfg.method === 'ares' ? new FeaturePool(model.featureDim, cfg.poolSize) : null,

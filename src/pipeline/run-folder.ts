@@ -65,7 +65,7 @@ const historyOf = (r: TrainRunResult): RunHistory => ({
 });
 
 /** At most `n` rows of a [rows, d] matrix, chosen with a fixed seed so reports are reproducible. */
-function subsampleRows(data: Float32Array, rows: number, d: number, n: number, seed: number): { data: Float32Array; picked: Int32Array } {
+export function subsampleRows(data: Float32Array, rows: number, d: number, n: number, seed: number): { data: Float32Array; picked: Int32Array } {
   const picked = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : new Rng(seed).permutation(rows).slice(0, n).sort();
   const out = new Float32Array(picked.length * d);
   picked.forEach((r, i) => out.set(data.subarray(r * d, (r + 1) * d), i * d));
@@ -116,12 +116,21 @@ function sampleImages(r: TrainRunResult): RunArtifacts['samples'] {
   return { pixmix: { shape, images: pixmix }, fractals: { shape, images: bank.images.slice(0, n * per) } };
 }
 
+/** Share of ID validation scores below γ (what threshold.json reports as measured). */
+export function rejectedShare(val: ArrayLike<number> | undefined, gamma: number | undefined): number | undefined {
+  if (!val || !val.length || gamma === undefined) return undefined;
+  let n = 0;
+  for (let i = 0; i < val.length; i++) if (!(val[i] >= gamma)) n++;
+  return n / val.length;
+}
+
 export async function writeRunFolder(dir: string, r: TrainRunResult): Promise<void> {
   await writeRun(dir, {
     config: r.config as unknown as Record<string, unknown>,
     model: r.trained.model.layersModel,
     detector: detectorSpecOf(r),
     thresholdCount: r.data.val.count,
+    thresholdRejected: rejectedShare(r.evaluation!.scores.energy?.val, r.evaluation!.thresholds.energy),
     metrics: runMetrics(r),
     history: historyOf(r),
     artifacts: artifactsOf(r),

@@ -2,8 +2,9 @@
  * One training run end to end, as `ares train` and the library's `trainRun` do it:
  * prepare the data → train (checkpoint every epoch) → evaluate → write the run folder.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
@@ -64,18 +65,38 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
     throw new AresError('--method ares with --pretrain-epochs equal to --epochs never trains with outliers; lower --pretrain-epochs', { exitCode: 2 });
   }
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
+  if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
-  return cfg;
+  return resolveInit(cfg);
+}
+
+/** --init as an absolute model.json path, and the layer names --freeze keeps fixed. */
+function resolveInit(cfg: TrainConfig): TrainConfig {
+  if (cfg.freeze !== undefined && !cfg.init) throw new AresError('--freeze needs --init (the weights to keep)', { exitCode: 2 });
+  if (!cfg.init) return cfg;
+  const file = resolve(existsSync(cfg.init) && statSync(cfg.init).isDirectory() ? join(cfg.init, 'model.json') : cfg.init);
+  if (cfg.freeze === undefined) {
+    initLayerNames(file); // a missing or unreadable file fails here, before any data is loaded
+    return { ...cfg, init: file };
+  }
+  return { ...cfg, init: file, frozenLayers: frozenLayerNames(file, cfg.freeze) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-export async function prepareForConfig(cfg: TrainConfig): Promise<PreparedDataset> {
+/**
+ * The data options a run's config.json holds. A fitted run (ares fit) adds the model's input shape
+ * and whether held-out classes are an OOD set (not when --id-classes only reorders the classes).
+ */
+export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses'>
+  & { shape?: [number, number, number]; heldOutAsOod?: boolean };
+
+export async function prepareForConfig(cfg: DataConfig): Promise<PreparedDataset> {
   return prepareDataset({
     id: cfg.id, ood: cfg.ood, valOod: cfg.valOod ? [cfg.valOod] : [], limit: cfg.limit,
-    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses,
+    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod,
   });
 }
 

@@ -58,6 +58,17 @@ function trainingCurves(d: ReportData): string {
     + `${curveChart(CHART_IDS.accuracy, 'Accuracy per epoch', acc, 'accuracy')}</div>`;
 }
 
+/** γ and the TPR in words: what the operating point does to in-distribution images. */
+function thresholdText(det: NonNullable<ReportData['detector']>): string {
+  const on = det.thresholdCount ? `the ${det.thresholdCount} held-out ID validation images` : 'the held-out ID validation images';
+  const measured = typeof det.idValidationRejected === 'number'
+    ? ` Measured on them: <b>${pct(det.idValidationRejected)}%</b> rejected as unknown, ${pct(1 - det.idValidationRejected)}% accepted.` : '';
+  return `<p id="threshold-explained">An image is accepted when its ${esc(det.score)} score is at least γ = ${esc(+det.gamma.toPrecision(6))}, `
+    + `and answered <i>unknown</i> otherwise. γ was chosen to accept ${pct(det.tpr)}% (the TPR) of ${on} — never on OOD data — so about `
+    + `${pct(1 - det.tpr)}% of in-distribution images are expected to be answered unknown.${measured} A higher TPR (<code>--tpr</code> of `
+    + '<code>ares train</code> or <code>ares fit</code>) rejects fewer known images and lets more unknown ones through; the FPR columns below are at this TPR.</p>';
+}
+
 export function buildReport(d: ReportData): string {
   const det = d.detector;
   const cards = [
@@ -71,6 +82,7 @@ export function buildReport(d: ReportData): string {
     `<h1>${esc(d.title)}</h1>`,
     d.subtitle ? `<p class="sub">${esc(d.subtitle)}</p>` : '',
     `<div class="cards">${cards}</div>`,
+    det ? `<h2>Deployment threshold</h2>${thresholdText(det)}` : '',
     `<h2>Metrics</h2>${metricsTable(d)}`,
     '<h2>ROC curves and score distributions</h2><div class="row">',
     d.roc.length ? `<figure>${rocChart(CHART_IDS.roc, d.roc)}<figcaption>ROC per OOD set, ID positive.</figcaption></figure>` : missing('ROC curves (no score arrays)'),

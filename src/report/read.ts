@@ -41,7 +41,10 @@ export function reportDataFromRun(run: RunFolder, opts: ReportOptions = {}): Rep
     title: opts.title ?? `ares-ood report: ${method}${typeof run.config.id === 'string' ? ` on ${run.config.id}` : ''}`,
     subtitle: opts.subtitle ?? run.dir,
     config: run.config,
-    detector: { score: run.detector.score.name, gamma: run.detector.threshold.gamma, tpr: run.detector.threshold.tpr, classNames: run.detector.classNames },
+    detector: {
+      score: run.detector.score.name, gamma: run.detector.threshold.gamma, tpr: run.detector.threshold.tpr, classNames: run.detector.classNames,
+      thresholdCount: run.threshold.count, idValidationRejected: run.threshold.idValidationRejected,
+    },
     accuracy: run.metrics?.idAccuracy ?? null,
     metrics: run.metrics?.rows ?? [],
     roc,

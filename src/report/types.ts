@@ -16,7 +16,11 @@ export interface ReportData {
   /** Shown under the title (run folder, date); leave out for byte-identical reports. */
   subtitle?: string;
   config: Record<string, unknown>;
-  detector?: { score: string; gamma: number; tpr: number; classNames: string[] };
+  detector?: {
+    score: string; gamma: number; tpr: number; classNames: string[];
+    /** ID validation images γ was set on, and the share of them it rejects (measured), when the run recorded them. */
+    thresholdCount?: number; idValidationRejected?: number;
+  };
   /** ID test accuracy. */
   accuracy: number | null;
   metrics: MetricsRow[];

@@ -34,6 +34,8 @@ export interface RunParts {
   detector: DetectorSpec;
   /** Number of ID validation images γ was set on (stored in threshold.json). */
   thresholdCount: number;
+  /** Measured share of those images γ rejects (stored in threshold.json with its meaning). */
+  thresholdRejected: number;
   metrics: RunMetrics;
   history: RunHistory;
   artifacts: RunArtifacts;
@@ -69,13 +71,26 @@ export async function writeRun(dir: string, parts: Partial<RunParts>): Promise<v
     // Validate before writing, so a run folder can never hold a detector predict would refuse.
     const d = parseDetectorSpec(parts.detector, p.detector);
     writeJsonAtomic(p.detector, d);
-    const t: ThresholdFile = { ...d.threshold, score: d.score.name, ...(parts.thresholdCount ? { count: parts.thresholdCount } : {}) };
+    const t: ThresholdFile = {
+      ...d.threshold, score: d.score.name, ...(parts.thresholdCount ? { count: parts.thresholdCount } : {}),
+      ...(parts.thresholdRejected !== undefined ? { idValidationRejected: parts.thresholdRejected } : {}),
+      meaning: thresholdMeaning(d, parts.thresholdCount, parts.thresholdRejected),
+    };
     writeJsonAtomic(p.threshold, t);
   }
   if (parts.metrics) writeJsonAtomic(p.metrics, parseMetrics(JSON.parse(JSON.stringify(parts.metrics)), p.metrics));
   if (parts.history) writeJsonAtomic(p.history, parseHistory(JSON.parse(JSON.stringify(parts.history)), p.history));
   if (parts.artifacts) await writeArtifacts(p.artifacts, parts.artifacts);
   if (parts.report !== undefined) writeFileAtomic(p.report, parts.report);
+}
+
+/** threshold.json's sentence: what γ does, and what it did on the ID validation images it was set on. */
+export function thresholdMeaning(d: DetectorSpec, count?: number, rejected?: number): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const on = count ? `the ${count} ID validation images` : 'the ID validation images';
+  const measured = rejected !== undefined ? `; measured on them: ${pct(1 - rejected)} accepted, ${pct(rejected)} rejected as unknown` : '';
+  return `an image is accepted iff its ${d.score.name} score ≥ γ = ${d.threshold.gamma}; γ was chosen to accept ${pct(d.threshold.tpr)} of ${on}`
+    + `${measured}. Expect about ${pct(1 - d.threshold.tpr)} of in-distribution images to be answered "unknown"; a higher TPR (--tpr) rejects fewer of them and lets more OOD images through`;
 }
 
 /**

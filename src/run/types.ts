@@ -22,6 +22,10 @@ export interface ThresholdFile extends ThresholdSpec {
   score: DetectorSpec['score']['name'];
   /** Number of ID validation images γ was set on. */
   count?: number;
+  /** Measured share of those images γ rejects (score < γ): 1 − tpr up to ties and rounding. */
+  idValidationRejected?: number;
+  /** The operating point in words, for a person reading the file. */
+  meaning?: string;
 }
 
 export interface MetricsRow {

@@ -1,0 +1,273 @@
+/**
+ * `ares fit` / fit(): post-hoc OOD detection on a classifier the user already has. Nothing is
+ * trained: every requested score is fitted on ID training images, γ is set on held-out ID validation
+ * images at the chosen TPR (never on OOD data), any OOD sets are evaluated, and — with `out` — a run
+ * folder is written that predict, eval, export and report read like one from `ares train`.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { AresError } from '../errors.js';
+import { checkNormalization } from '../data/normalize.js';
+import { conformSet } from '../data/transform.js';
+import type { PreparedDataset } from '../data/prepare.js';
+import type { ImageSet, Normalization } from '../data/types.js';
+import { initEngine, type EngineInfo } from '../engine/backend.js';
+import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { createDetector, type Detector } from '../export/predictor.js';
+import { fromLayers } from '../models/layers-classifier.js';
+import type { Classifier, ModelName } from '../models/types.js';
+import { metricRow, rejectedShare, subsampleRows, type RunMetrics } from '../pipeline/run-folder.js';
+import { prepareForConfig, type DataConfig } from '../pipeline/train-run.js';
+import { writeReport } from '../report/read.js';
+import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
+import { writeRun } from '../run/folder.js';
+import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
+import type { FeatureGroup, RunArtifacts } from '../run/types.js';
+import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
+import { describeLogits, loadUserModel, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
+
+export interface FitOptions {
+  /** OOD test sets to evaluate (never used for any choice). */
+  ood?: string[];
+  /** Keep only these ID classes of the source (in this order, before matching to the outputs). */
+  idClasses?: number[];
+  /** At most this many ID training images (before the validation split), ID test images, and images per OOD set. */
+  limit?: number;
+  valFraction?: number;
+  seed?: number;
+  /** Scores to fit and evaluate (default ['energy']); the first one a detector.json can hold is deployed. */
+  scores?: ScoreName[];
+  /** Share of ID validation images γ accepts (default 0.95). */
+  tpr?: number;
+  /** The layer whose output is the features (default: the input of the last Dense layer). */
+  featuresLayer?: string;
+  /** [height, width, channels] of the images, for a model that reads them as flat vectors. */
+  inputShape?: [number, number, number];
+  /** Pixel range the model expects, e.g. [0, 1], [-1, 1], [0, 255]. */
+  inputRange?: [number, number];
+  /** Or per-channel mean and std in [0, 1] pixel units: the model sees (x − mean) / std. */
+  mean?: number[];
+  std?: number[];
+  /** Pair ID classes with outputs by name (needs metadata.json labels) or by index. */
+  match?: MatchBy;
+  /** Run folder to write (new or empty). */
+  out?: string;
+  onPhase?: (phase: string) => void;
+}
+
+/** What `fit` found and measured, beside the detector. */
+export interface FitSummary {
+  modelPath: string | null;
+  logits: LogitsSource;
+  logitsDescription: string;
+  featuresLayer: string;
+  featureDim: number;
+  inputShape: [number, number, number];
+  normalization: Normalization;
+  normalizationSource: string;
+  classes: ClassMatch;
+  teachableMachine: boolean;
+  deployedScore: ScoreName;
+  gamma: number;
+  tpr: number;
+  /** Measured share of ID validation images rejected at γ. */
+  idValidationRejected: number;
+  validationCount: number;
+  metrics: RunMetrics;
+  evaluation: EvaluationResult;
+  seconds: number;
+  out: string | null;
+  /** Signs that the model is not being read the way it was trained (near-chance accuracy). */
+  warnings: string[];
+}
+
+export interface FittedDetector extends Detector {
+  readonly summary: FitSummary;
+  /** The model as inputs → [logits, features] (what the run folder stores). */
+  readonly classifier: Classifier;
+}
+
+const DEFAULT_SCORES: ScoreName[] = ['energy'];
+
+/** Normalisation from the flags, else the ares run's own, else Teachable Machine's [-1, 1], else [0, 1] pixels. */
+export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean' | 'std'>, channels: number, tm: boolean, run?: Normalization): { normalization: Normalization; source: string } {
+  if (opts.inputRange && (opts.mean || opts.std)) throw new AresError('give either --input-range or --mean/--std, not both', { exitCode: 2 });
+  if (opts.mean || opts.std) {
+    if (!opts.mean || !opts.std) throw new AresError('--mean and --std go together', { exitCode: 2 });
+    const spread = (v: number[]) => (v.length === 1 ? Array(channels).fill(v[0]) : v);
+    return { normalization: checkNormalization({ mean: spread(opts.mean), std: spread(opts.std) }, channels, '--mean/--std'), source: '--mean/--std' };
+  }
+  if (run && !opts.inputRange) return { normalization: checkNormalization(run, channels, 'detector.json normalization'), source: 'the run folder\'s detector.json' };
+  const range = opts.inputRange ?? (tm ? [-1, 1] : [0, 1]);
+  const [a, b] = range;
+  if (!(Number.isFinite(a) && Number.isFinite(b) && b > a)) throw new AresError(`--input-range must be two numbers low,high with low < high, got ${range.join(',')}`, { exitCode: 2 });
+  // x_model = a + (b − a)·x  ⇔  (x − mean) / std with mean = −a/(b − a), std = 1/(b − a).
+  const normalization = { mean: Array(channels).fill((0 - a) / (b - a)), std: Array(channels).fill(1 / (b - a)) };
+  const source = opts.inputRange ? `--input-range ${a},${b}` : tm ? 'Teachable Machine export: pixels in [-1, 1]' : 'default: pixels in [0, 1] (set --input-range or --mean/--std if the model expects otherwise)';
+  return { normalization, source };
+}
+
+function relabel(set: ImageSet, toOutput: Int32Array, classNames: string[]): ImageSet {
+  return set.labels ? { ...set, labels: set.labels.map((y) => toOutput[y]), classNames } : set;
+}
+
+/** The data in the model's output order, and the config that makes `ares eval` prepare it the same way. */
+function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: DataConfig): { data: PreparedDataset; dataCfg: DataConfig } {
+  const identity = match.order.every((s, k) => s === k);
+  if (identity) return { data: { ...data, classNames: match.classNames }, dataCfg };
+  const toOutput = new Int32Array(match.order.length);
+  match.order.forEach((s, k) => { toOutput[s] = k; });
+  const names = match.classNames;
+  const aligned = { ...data, train: relabel(data.train, toOutput, names), val: relabel(data.val, toOutput, names), test: relabel(data.test, toOutput, names), classNames: names };
+  // --id-classes relabels in the order given: the composed list reproduces this order on reload.
+  const base = dataCfg.idClasses;
+  return { data: aligned, dataCfg: { ...dataCfg, idClasses: match.order.map((s) => (base ? base[s] : s)), heldOutAsOod: Boolean(base) } };
+}
+
+/**
+ * detector.json's score for each score name it can hold. A score that needs fitted state in the
+ * deployed detector (e.g. feature statistics) adds its builder here once run/score.ts can carry it.
+ */
+const DEPLOYED_SPECS: Partial<Record<ScoreName, () => ScoreSpec>> = {
+  energy: () => ({ name: 'energy', weights: null }),
+  msp: () => ({ name: 'msp' }),
+};
+const canDeploy = (name: string): name is ScoreName => name in DEPLOYED_SPECS && (DEPLOYABLE as readonly string[]).includes(name);
+const deployedSpec = (name: ScoreName): ScoreSpec => DEPLOYED_SPECS[name]!();
+
+function checkTpr(tpr: number): number {
+  if (!(tpr > 0 && tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${tpr}`, { exitCode: 2 });
+  return tpr;
+}
+
+/** Data the caller prepared (prepareDataset): brought to the model's input shape, normalisation replaced. */
+function conformPrepared(d: PreparedDataset, shape: [number, number, number]): PreparedDataset {
+  const c = (set: ImageSet) => conformSet(set, shape);
+  return { ...d, train: c(d.train), val: c(d.val), test: c(d.test), ood: d.ood.map(c), valOod: d.valOod.map(c), shape };
+}
+
+/**
+ * Fits a detector on `model` (a model.json path or folder, or a loaded tfjs LayersModel) with the
+ * ID data `id`: a source spec as `ares train --id` takes (with `options` choosing classes, limit,
+ * splits), or data already prepared with prepareDataset (its own splits and OOD sets are used; a run
+ * folder written from it cannot be re-evaluated with `ares eval`, which needs a source to reload).
+ * With a LayersModel, the detector shares its layers: dispose() frees the model's weights too.
+ */
+export async function fit(model: string | tf.LayersModel, id: string | PreparedDataset, options: FitOptions = {}): Promise<FittedDetector> {
+  const t0 = performance.now();
+  const engine = await initEngine();
+  const tpr = checkTpr(options.tpr ?? 0.95);
+  const scores = [...new Set(options.scores ?? DEFAULT_SCORES)];
+  for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
+  // The detector.json score: the first requested one it can hold (energy when none can).
+  const deployed: ScoreName = scores.find(canDeploy) ?? 'energy';
+  if (!scores.includes(deployed)) scores.push(deployed);
+  if (options.out) checkOutFree(options.out);
+
+  options.onPhase?.('loading the model');
+  const user: LoadedUserModel = typeof model === 'string'
+    ? await loadUserModel(model)
+    : { path: '', model, metadata: null, teachableMachine: false, aresRun: null };
+  const parts: ClassifierParts = toClassifierParts(user.model, { featuresLayer: options.featuresLayer, inputShape: options.inputShape });
+  const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
+  if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
+    throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
+  }
+
+  options.onPhase?.('loading data');
+  let dataCfg: DataConfig = {
+    id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
+    valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
+  };
+  const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
+  if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
+  const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
+  const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
+  dataCfg = aligned.dataCfg;
+  const data = aligned.data;
+
+  options.onPhase?.(`fitting ${scores.join(', ')}`);
+  const classifier = fromLayers('fitted' as ModelName, parts.model, parts.head, parts.inputShape, parts.numClasses, parts.featureDim);
+  const evaluation = evaluate(classifier, data, { scores, tpr });
+  const gamma = evaluation.thresholds[deployed];
+  const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
+  const spec: DetectorSpec = {
+    version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
+    normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+    score: deployedSpec(deployed), threshold: { gamma, tpr, on: 'id-validation' },
+  };
+  const warnings: string[] = [];
+  if (evaluation.accuracy < 2 / parts.numClasses) {
+    warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
+      + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
+  const logitsDescription = describeLogits(parts.logits);
+  const summary: FitSummary = {
+    modelPath: user.path || null, logits: parts.logits, logitsDescription, featuresLayer: parts.featuresLayer, featureDim: parts.featureDim,
+    inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
+    deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
+  };
+  if (options.out) {
+    options.onPhase?.('writing the run folder and report');
+    const config = {
+      method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
+      scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: parts.logits, featuresLayer: parts.featuresLayer,
+      featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
+    };
+    await writeFitRun(options.out, {
+      config, model: parts.model, detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
+      metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
+    });
+  }
+  return Object.assign(createDetector(parts.model, spec), { summary, classifier });
+}
+
+function fitMetrics(e: EvaluationResult, engine: EngineInfo, seed: number, seconds: number): RunMetrics {
+  return {
+    method: 'fit', model: 'fitted', seed, backend: engine.backend, idAccuracy: e.accuracy, tpr: e.tpr, thresholds: e.thresholds,
+    rows: e.ood.map((o) => metricRow(o.ood, o.score, o.metrics)),
+    validationRows: e.valOod.map((o) => metricRow(o.ood, o.score, o.metrics)),
+    trainSeconds: 0, fitSeconds: seconds,
+  };
+}
+
+const FEATURES_PER_GROUP = 400;
+
+function fitArtifacts(e: EvaluationResult, deployed: ScoreName, d: number): RunArtifacts {
+  const s = e.scores[deployed];
+  const group = (o: SetOutputs, kind: 'id' | 'ood', seed: number): FeatureGroup => {
+    const sub = subsampleRows(o.features.data as Float32Array, o.rows, d, FEATURES_PER_GROUP, seed);
+    return { name: o.name, kind, features: sub.data, labels: kind === 'id' && o.labels ? Int32Array.from(sub.picked, (i) => o.labels![i]) : undefined };
+  };
+  return {
+    scores: { score: deployed, id: Array.from(s.id), ood: Object.fromEntries(s.ood.map((o) => [o.name, Array.from(o.scores)])) },
+    features: { dim: d, groups: [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))] },
+  };
+}
+
+/** Like `ares train`, never writes over an earlier run: the folder must be new or empty. */
+function checkOutFree(out: string): void {
+  if (existsSync(out) && readdirSync(out).length > 0) {
+    throw new AresError(`${out} already holds files (an earlier run?); choose a new or empty --out`, { exitCode: 2 });
+  }
+}
+
+/** Writes the whole run into a temp folder beside `out`, then renames it into place: no half-written run. */
+async function writeFitRun(out: string, parts: Parameters<typeof writeRun>[1]): Promise<void> {
+  checkOutFree(out);
+  const abs = resolve(out);
+  mkdirSync(dirname(abs), { recursive: true });
+  const tmp = join(dirname(abs), `.${basename(abs)}.fit-${process.pid}-${Date.now()}.tmp`);
+  try {
+    await writeRun(tmp, parts);
+    if (existsSync(abs)) rmSync(abs, { recursive: true }); // empty: checked above
+    renameSync(tmp, abs);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  writeReport(abs);
+}
