@@ -125,16 +125,17 @@ function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: DataCon
   return { data: aligned, dataCfg: { ...dataCfg, idClasses: match.order.map((s) => (base ? base[s] : s)), heldOutAsOod: Boolean(base) } };
 }
 
-/**
- * detector.json's score for each score name it can hold. A score that needs fitted state in the
- * deployed detector (e.g. feature statistics) adds its builder here once run/score.ts can carry it.
- */
-const DEPLOYED_SPECS: Partial<Record<ScoreName, () => ScoreSpec>> = {
-  energy: () => ({ name: 'energy', weights: null }),
-  msp: () => ({ name: 'msp' }),
-};
-const canDeploy = (name: string): name is ScoreName => name in DEPLOYED_SPECS && (DEPLOYABLE as readonly string[]).includes(name);
-const deployedSpec = (name: ScoreName): ScoreSpec => DEPLOYED_SPECS[name]!();
+/** Every score but ODIN (which needs input gradients at prediction time) can be the deployed one. */
+const canDeploy = (name: string): name is ScoreName => name !== 'odin' && (DEPLOYABLE as readonly string[]).includes(name);
+
+/** detector.json's score: the plain forms, or the state fitted on ID training data (mahalanobis, knn, vim, rmds). */
+function deployedSpec(name: ScoreName, e: EvaluationResult): ScoreSpec {
+  if (name === 'energy') return { name, weights: null };
+  if (name === 'msp') return { name };
+  const spec = e.fitted[name];
+  if (!spec) throw new AresError(`the evaluation fitted no "${name}" state to deploy`);
+  return spec;
+}
 
 function checkTpr(tpr: number): number {
   if (!(tpr > 0 && tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${tpr}`, { exitCode: 2 });
@@ -195,7 +196,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   const spec: DetectorSpec = {
     version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
     normalization: { mean: [...normalization.mean], std: [...normalization.std] },
-    score: deployedSpec(deployed), threshold: { gamma, tpr, on: 'id-validation' },
+    score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
   };
   const warnings: string[] = [];
   if (evaluation.accuracy < 2 / parts.numClasses) {
@@ -243,7 +244,7 @@ function fitArtifacts(e: EvaluationResult, deployed: ScoreName, d: number): RunA
     return { name: o.name, kind, features: sub.data, labels: kind === 'id' && o.labels ? Int32Array.from(sub.picked, (i) => o.labels![i]) : undefined };
   };
   return {
-    scores: { score: deployed, id: Array.from(s.id), ood: Object.fromEntries(s.ood.map((o) => [o.name, Array.from(o.scores)])) },
+    scores: { score: deployed, id: Array.from(s.id), val: Array.from(s.val), ood: Object.fromEntries(s.ood.map((o) => [o.name, Array.from(o.scores)])) },
     features: { dim: d, groups: [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))] },
   };
 }

@@ -94,5 +94,19 @@ describe('ares fit on a plain tfjs model', () => {
     expect(wrong.stderr).toMatch(/10 classes .* but the model has 6 outputs/);
     expect(existsSync(join(dir, 'wrong'))).toBe(false);
   }, 60_000);
-});
 
+  it('deploys a fitted feature score (knn) when it is the first one asked for, and predict uses it', async () => {
+    const knnRun = join(dir, 'run-knn');
+    const r = runCli(['fit', '--model', modelDir, ...DATA, '--score', 'knn,energy', '--out', knnRun, '--json'], {}, 60_000);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).score).toBe('knn');
+    const detector = JSON.parse(readFileSync(join(knnRun, 'detector.json'), 'utf8'));
+    expect(detector.score.name).toBe('knn');
+    const scores = JSON.parse(readFileSync(join(knnRun, 'artifacts', 'scores.json'), 'utf8'));
+    expect(scores.val).toHaveLength(data.val.count);
+    const p = runCli(['predict', '--run', knnRun, '--json', join(dir, 'digits'), join(dir, 'noise')]);
+    expect(p.code).toBe(0);
+    const noise = (JSON.parse(p.stdout).predictions as { file: string; label: string }[]).filter((x) => x.file.includes('noise-'));
+    expect(noise.filter((x) => x.label === 'unknown').length / noise.length).toBeGreaterThanOrEqual(0.9);
+  }, 90_000);
+});
