@@ -24,8 +24,7 @@ export function generateSet(kind: GeneratedKind, opts: { shape: Shape; count?: n
   if (!Number.isInteger(count) || count <= 0) throw new AresError(`${kind}: count must be a positive integer, got ${count}`, { exitCode: 2 });
   const [h, w, c] = opts.shape;
   const per = h * w * c;
-  const salt = GENERATED_KINDS.indexOf(kind) * 2 + (opts.split === 'test' ? 1 : 0);
-  const rng = new Rng(opts.seed ?? 0).fork(salt);
+  const rng = generatedRng(kind, opts.seed ?? 0, opts.split);
   const images = new Float32Array(count * per);
   for (let n = 0; n < count; n++) {
     const img = images.subarray(n * per, (n + 1) * per);
@@ -34,6 +33,11 @@ export function generateSet(kind: GeneratedKind, opts: { shape: Shape; count?: n
     else blob(img, opts.shape, rng);
   }
   return { name: opts.split ? `${kind}:${opts.split}` : kind, shape: [h, w, c], count, images, split: 'all' };
+}
+
+/** The stream of one generated set: its own per (kind, split), shared with no other purpose. */
+export function generatedRng(kind: string, seed: number, split?: Split): Rng {
+  return Rng.stream(seed, `generated/${kind}/${split === 'test' ? 'test' : 'train'}`);
 }
 
 function blob(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {

@@ -127,7 +127,7 @@ function heldOut(set: ImageSet, spec: DatasetSpec): ImageSet {
 export function splitOff(set: ImageSet, fraction: number, seed: number, salt: number): [rest: ImageSet, part: ImageSet] {
   let k = Math.round(fraction * set.count);
   if (fraction > 0 && k === 0 && set.count >= 2) k = 1;
-  const perm = new Rng(seed).fork(salt).permutation(set.count);
+  const perm = Rng.stream(seed, 'data/split', salt).permutation(set.count);
   const part = perm.slice(0, k).sort();
   const rest = perm.slice(k).sort();
   return [selectIndices(set, rest), selectIndices(set, part)];

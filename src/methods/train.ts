@@ -87,11 +87,12 @@ export interface Session {
   lastOutliers: Float32Array | null;
 }
 
-/** Each (epoch, batch, stage) draws from its own stream of the seed, so a resumed run draws the same numbers. */
-function stepRng(seed: number, epoch: number, batch: number, stage: number): Rng {
-  return new Rng(seed).fork(epoch * 1_000_003 + batch * 7 + stage);
+/** Each (stage, epoch, batch) draws from its own stream of the seed, so a resumed run draws the same numbers. */
+export function stepRng(seed: number, epoch: number, batch: number, stage: Stage): Rng {
+  return Rng.stream(seed, `train/${stage}`, epoch, batch);
 }
-const STAGE = { escape: 1, expansion: 2, estimation: 3 } as const;
+export type Stage = 'escape' | 'expansion' | 'estimation';
+const STAGE = { escape: 'escape', expansion: 'expansion', estimation: 'estimation' } as const;
 
 export async function train(cfg: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const s = createSession(cfg, data);
@@ -151,7 +152,7 @@ export function createSession(cfg: TrainConfig, data: PreparedDataset): Session 
   const stages = stagesOf(cfg);
   // VOS brings its own w (initialised U(0,1) as in VOS) and logistic regression; ARES uses w = 1.
   const vos = cfg.method === 'vos'
-    ? { queues: createClassQueues(k, model.featureDim, cfg.vosQueue), params: createVosParams(k, new Rng(cfg.seed).fork(0x705)) }
+    ? { queues: createClassQueues(k, model.featureDim, cfg.vosQueue), params: createVosParams(k, Rng.stream(cfg.seed, 'vos/init')) }
     : null;
   const dis = cfg.method === 'ares' ? createDiscriminationParams(k, cfg.loss) : null;
   const variables = [...model.trainableVariables, ...(dis?.variables ?? []), ...(vos?.params.variables ?? [])];

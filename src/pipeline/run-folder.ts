@@ -66,7 +66,7 @@ const historyOf = (r: TrainRunResult): RunHistory => ({
 
 /** At most `n` rows of a [rows, d] matrix, chosen with a fixed seed so reports are reproducible. */
 function subsampleRows(data: Float32Array, rows: number, d: number, n: number, seed: number): { data: Float32Array; picked: Int32Array } {
-  const picked = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : new Rng(seed).permutation(rows).slice(0, n).sort();
+  const picked = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : Rng.stream(seed, 'report/subsample').permutation(rows).slice(0, n).sort();
   const out = new Float32Array(picked.length * d);
   picked.forEach((r, i) => out.set(data.subarray(r * d, (r + 1) * d), i * d));
   return { data: out, picked };
@@ -111,7 +111,7 @@ function sampleImages(r: TrainRunResult): RunArtifacts['samples'] {
   const per = shape[0] * shape[1] * shape[2];
   const n = Math.min(8, r.data.train.count, bank.count);
   const originals = r.data.train.images.slice(0, n * per);
-  const pixmix = pixmixBatch(originals, shape, bank, new Rng(r.config.seed).fork(0x5a3), { rounds: r.config.pixmixRounds, beta: r.config.pixmixBeta });
+  const pixmix = pixmixBatch(originals, shape, bank, Rng.stream(r.config.seed, 'report/pixmix-preview'), { rounds: r.config.pixmixRounds, beta: r.config.pixmixBeta });
   return { pixmix: { shape, images: pixmix }, fractals: { shape, images: bank.images.slice(0, n * per) } };
 }
 
