@@ -13,6 +13,8 @@ import { createSgd, cosineLr, type Sgd } from '../engine/sgd.js';
 import { buildModel } from '../models/index.js';
 import type { Classifier } from '../models/types.js';
 import { Rng } from '../util/rng.js';
+import { energySeparation, type EnergySeparation } from '../metrics/energy-separation.js';
+import { negativeEnergy } from '../scores/energy.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { stagesOf, type TrainConfig } from './config.js';
@@ -36,6 +38,9 @@ export interface StepStats {
   loss: number;
   accuracy: number;
   imagesPerSecond: number;
+  /** Mean energy of the step's inliers and virtual outliers (outlier phase of ares and vos), else null. */
+  energyIn: number | null;
+  energyOut: number | null;
 }
 
 export interface EpochRecord {
@@ -46,6 +51,8 @@ export interface EpochRecord {
   trainAccuracy: number;
   valAccuracy: number;
   seconds: number;
+  /** Inlier vs virtual-outlier energies over the epoch's outlier-phase steps (ares, vos), else null. */
+  energy: EnergySeparation | null;
 }
 
 export interface TrainOptions {
@@ -111,15 +118,18 @@ export async function train(cfg: TrainConfig, data: PreparedDataset, opts: Train
     if (opts.stopAfterEpochs !== undefined && epochsThisCall >= opts.stopAfterEpochs) break;
     const t0 = performance.now();
     const sums = { ce: 0, jsd: 0, loss: 0, correct: 0, seen: 0, jsdSteps: 0 };
+    const energies: { in: number[]; out: number[] } = { in: [], out: [] };
     for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
       const tStep = performance.now();
       const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
       const r = trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
       sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
       if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
+      if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
       opts.onStep?.({
         epoch, batch: batch.batchIndex, batches: perEpoch, lr, ce: r.ce, jsd: r.jsd, loss: r.loss,
         accuracy: r.correct / batch.size, imagesPerSecond: batch.size / ((performance.now() - tStep) / 1000),
+        energyIn: r.energies ? mean(r.energies.in) : null, energyOut: r.energies ? mean(r.energies.out) : null,
       });
     }
     const record: EpochRecord = {
@@ -130,6 +140,7 @@ export async function train(cfg: TrainConfig, data: PreparedDataset, opts: Train
       trainAccuracy: sums.correct / sums.seen,
       valAccuracy: validationAccuracy(s.model, data),
       seconds: (performance.now() - t0) / 1000,
+      energy: energySeparation(energies.in, energies.out, cfg.tpr),
     };
     s.history.push(record);
     if (opts.outDir) saveCheckpoint(opts.outDir, checkpointOf(s, epoch + 1));
@@ -167,7 +178,14 @@ export function createSession(cfg: TrainConfig, data: PreparedDataset): Session 
   };
 }
 
-export interface StepResult { ce: number; jsd: number | null; loss: number; correct: number }
+export interface StepResult {
+  ce: number;
+  jsd: number | null;
+  loss: number;
+  correct: number;
+  /** Energies of the inliers [B] and virtual outliers [B'] when the step had an outlier loss, else null. */
+  energies: { in: Float32Array; out: Float32Array } | null;
+}
 
 /** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
 export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
@@ -182,6 +200,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   normalizeInPlace(xStar, c, data.normalization);
 
   let jsdValue: number | null = null;
+  let energies: StepResult['energies'] = null;
   let ceValue = 0;
   let correct = 0;
   const lossValue = tf.tidy(() => {
@@ -204,8 +223,12 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
         if (!vosLossActive(epoch, cfg.pretrainEpochs, s.vos.queues)) return ce;
         const v = vosOutliers(s.vos.queues, stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation), { candidates: cfg.vosCandidates });
         s.lastOutliers = Float32Array.from(v.data);
-        const reg = vosUncertaintyLoss(logits, model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols])), s.vos.params);
+        const outlierLogits = model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols]));
+        const reg = vosUncertaintyLoss(logits, outlierLogits, s.vos.params);
         jsdValue = reg.dataSync()[0];
+        // VOS's own energy, with its learned weights: E = −log Σ_k w_k e^{f_k}.
+        const w = s.vos.params.energyWeights;
+        energies = { in: negated(negativeEnergy(logits, w)), out: negated(negativeEnergy(outlierLogits, w)) };
         return tf.add(ce, tf.mul(cfg.vosWeight, reg)) as tf.Scalar;
       }
 
@@ -218,6 +241,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
       const outlierLogits = model.head(tf.tensor2d(v, [b, model.featureDim])); // [B, K]
       const dis = discriminationLoss(logits, outlierLogits, s.dis!, { loss: cfg.loss, form: cfg.divergence, beta: cfg.beta });
       jsdValue = dis.jsd.dataSync()[0];
+      energies = { in: Float32Array.from(dis.energyIn.dataSync()), out: Float32Array.from(dis.energyOut.dataSync()) };
       return tf.add(ce, dis.loss) as tf.Scalar;
     }, s.variables);
     s.sgd.step(s.variables.map((v) => grads[v.name]), lr);
@@ -226,7 +250,17 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   if (!Number.isFinite(lossValue)) {
     throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
   }
-  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct };
+  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct, energies };
+}
+
+function negated(t: tf.Tensor1D): Float32Array {
+  return Float32Array.from(t.dataSync(), (v) => -v);
+}
+
+function mean(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i];
+  return s / x.length;
 }
 
 function countCorrect(logits: tf.Tensor2D, y: Int32Array): number {

@@ -9,7 +9,7 @@ import { pixmixBatch } from '../ares/pixmix.js';
 import { writeRun } from '../run/folder.js';
 import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
 import type { FeatureGroup, MetricsRow, RunArtifacts, RunHistory, RunMetrics as RunMetricsFile } from '../run/types.js';
-import type { OodMetrics } from '../metrics/index.js';
+import type { EnergySeparation, OodMetrics } from '../metrics/index.js';
 import { Rng } from '../util/rng.js';
 import type { SetOutputs } from '../eval/evaluate.js';
 import type { TrainRunResult } from './train-run.js';
@@ -29,6 +29,8 @@ export interface RunMetrics extends RunMetricsFile {
   /** Validation OOD set(s): used for choosing defaults, never a test result. */
   validationRows: MetricsRow[];
   trainSeconds: number;
+  /** Per-epoch inlier vs virtual-outlier energies (epoch 1-based; null where the epoch had no outlier loss). */
+  energies?: { epoch: number; energy: EnergySeparation | null }[];
 }
 
 export const metricRow = (ood: string, score: string, m: OodMetrics): MetricsRow => ({
@@ -43,6 +45,7 @@ export function runMetrics(r: TrainRunResult): RunMetrics {
     rows: e.ood.map((o) => metricRow(o.ood, o.score, o.metrics)),
     validationRows: e.valOod.map((o) => metricRow(o.ood, o.score, o.metrics)),
     trainSeconds: r.seconds,
+    energies: r.trained.history.map((h) => ({ epoch: h.epoch + 1, energy: h.energy ?? null })),
   };
 }
 
@@ -60,7 +63,7 @@ export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
 
 const historyOf = (r: TrainRunResult): RunHistory => ({
   epochs: r.trained.history.map((h) => ({
-    epoch: h.epoch + 1, ce: h.ce, jsd: h.jsd, accuracy: h.trainAccuracy, valAccuracy: h.valAccuracy, seconds: h.seconds,
+    epoch: h.epoch + 1, ce: h.ce, jsd: h.jsd, accuracy: h.trainAccuracy, valAccuracy: h.valAccuracy, seconds: h.seconds, energy: h.energy ?? null,
   })),
 });
 
