@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, type TrainConfig } from '../methods/config.js';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { resolveConfig, trainRun, type TrainRunResult } from '../pipeline/train-run.js';
@@ -23,9 +23,11 @@ export function register(program: Command): void {
     .option('--id-classes <list>', 'keep only these ID classes, e.g. 0,1,2,3,4,5 (the others become an OOD set)', list)
     .option('--batch-size <n>', 'batch size', int, DEFAULT_CONFIG.batchSize)
     .option('--lr <x>', 'initial learning rate (cosine decay per step)', num, DEFAULT_CONFIG.lr)
-    .addOption(new Option('--divergence <form>', 'how the JSD enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
+    .addOption(new Option('--divergence <form>', 'how the inlier/outlier energy divergence enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
     .addOption(new Option('--loss <l>', 'discrimination loss (paper Table 3)').choices(DISCRIMINATION_LOSSES).default(DEFAULT_CONFIG.loss))
     .option('--beta <x>', 'weight β of the discrimination loss', num, DEFAULT_CONFIG.beta)
+    .addOption(new Option('--estimation-source <s>', 'virtual outliers: draws from the pool\'s Gaussian (sampler) or its least likely pool instances (pool)').choices(ESTIMATION_SOURCES).default(DEFAULT_CONFIG.estimationSource))
+    .option('--estimation-scale <τ>', 'the sampler draws from N(μ, τ²Σ)', num, DEFAULT_CONFIG.estimationScale)
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
     .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
@@ -38,6 +40,7 @@ export function register(program: Command): void {
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
         pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize,
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
+        estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));

@@ -6,8 +6,9 @@ export const METHODS: readonly Method[] = ['ares', 'ce', 'pixmix-only', 'vos'];
 
 import { DEFAULT_DIVERGENCE, DIVERGENCE_FORMS, type DivergenceForm } from '../ares/divergence.js';
 import { DISCRIMINATION_LOSSES, DEFAULT_DISCRIMINATION, type DiscriminationLoss } from '../ares/discrimination.js';
+import { DEFAULT_ESTIMATION, ESTIMATION_SOURCES, type EstimationSource } from '../ares/estimation.js';
 
-export { DIVERGENCE_FORMS, type DivergenceForm, DISCRIMINATION_LOSSES, type DiscriminationLoss };
+export { DIVERGENCE_FORMS, type DivergenceForm, DISCRIMINATION_LOSSES, type DiscriminationLoss, ESTIMATION_SOURCES, type EstimationSource };
 
 export interface TrainConfig {
   method: Method;
@@ -45,6 +46,10 @@ export interface TrainConfig {
   /** Estimation: draw `candidates` from N(μ, Σ) of the pool, keep the batch-size lowest likelihood. */
   estimation: boolean;
   candidates: number;
+  /** Estimation option: `sampler` (the above) or `pool` (the least likely pool instances, paper Fig. 1(c)). */
+  estimationSource: EstimationSource;
+  /** Estimation option: the sampler draws from N(μ, τ²Σ) with this τ (1 = the paper). */
+  estimationScale: number;
   /** Divergence: β weight, the form, and the discrimination loss. */
   beta: number;
   divergence: DivergenceForm;
@@ -80,6 +85,8 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   poolSize: 10_000,
   estimation: true,
   candidates: 10_000,
+  estimationSource: DEFAULT_ESTIMATION.source,
+  estimationScale: DEFAULT_ESTIMATION.scale,
   beta: DEFAULT_DIVERGENCE.beta,
   divergence: DEFAULT_DIVERGENCE.form,
   loss: DEFAULT_DISCRIMINATION.loss,

@@ -234,7 +234,8 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
 
       // Estimation (lines 7–8): v = the B least likely of M draws from N(μ̂, Σ̂) of X̃. v: [B, d]
       const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation);
-      const v = cfg.estimation ? estimateOutliers(s.pool!, b, rng, { candidates: cfg.candidates }).v : randomPoolOutliers(s.pool!, b, rng);
+      const v = cfg.estimation
+        ? estimateOutliers(s.pool!, b, rng, { candidates: cfg.candidates, source: cfg.estimationSource, scale: cfg.estimationScale }).v : randomPoolOutliers(s.pool!, b, rng);
       s.lastOutliers = v;
 
       // Divergence (lines 9–10): energies E(x*) and E(v) with learnable w → Gaussians → JSD → loss.

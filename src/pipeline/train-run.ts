@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, type TrainConfig } from '../methods/config.js';
 import { train, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
@@ -47,6 +47,10 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   oneOf(cfg.model, MODEL_NAMES, 'model');
   oneOf(cfg.divergence, DIVERGENCE_FORMS, 'divergence');
   oneOf(cfg.loss, DISCRIMINATION_LOSSES, 'loss');
+  oneOf(cfg.estimationSource, ESTIMATION_SOURCES, 'estimation-source');
+  if (!(cfg.estimationScale > 0) || !Number.isFinite(cfg.estimationScale)) {
+    throw new AresError(`--estimation-scale must be a finite number > 0, got ${cfg.estimationScale}`, { exitCode: 2 });
+  }
   const positiveInt = (v: number, flag: string) => {
     if (!Number.isInteger(v) || v < 1) throw new AresError(`--${flag} must be a positive integer, got ${v}`, { exitCode: 2 });
   };
