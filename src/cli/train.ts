@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .description('train a classifier with ARES or a baseline method, evaluate it and write a run folder')
     .requiredOption('--id <source>', 'in-distribution data: mnist, fashion-mnist, a file or folder path')
     .option('--ood <source...>', 'OOD test sets evaluated at the end (e.g. mnist gaussian uniform)', [])
-    .option('--val-ood <source>', 'validation OOD set (for choosing defaults only)', DEFAULT_CONFIG.valOod)
+    .option('--val-ood <sources>', 'validation OOD set(s), comma-separated (for choosing defaults only; pixel-permuted, patch-shuffled, blurred are made from the ID validation split)', sourceList, DEFAULT_CONFIG.valOod)
     .addOption(new Option('--method <m>', 'training method').choices(METHODS).default(DEFAULT_CONFIG.method))
     .addOption(new Option('--model <name>', 'network').choices(MODEL_NAMES).default(DEFAULT_CONFIG.model))
     .option('--epochs <n>', 'training epochs', int, DEFAULT_CONFIG.epochs)
@@ -63,4 +63,10 @@ export async function runWithProgress(cfg: TrainConfig, out: string, resume: boo
   } finally {
     progress.stop();
   }
+}
+
+/** "a,b" -> ["a", "b"]; one name stays a string, as configs written before lists were allowed have it. */
+function sourceList(v: string): string | string[] {
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  return names.length === 1 ? names[0] : names;
 }

@@ -16,8 +16,12 @@ export interface TrainConfig {
   /** In-distribution source (built-in name or path), and OOD test sources evaluated at the end. */
   id: string;
   ood: string[];
-  /** Validation OOD set: the only OOD data hyperparameters and defaults may be chosen on. */
-  valOod: string;
+  /**
+   * Validation OOD set(s): the only OOD data hyperparameters and defaults may be chosen on. One
+   * name or a list; `pixel-permuted`, `patch-shuffled` and `blurred` are made from the ID
+   * validation split (docs/validation-protocol.md).
+   */
+  valOod: string | string[];
   /** ID classes kept (open-set experiments); all when absent. */
   idClasses?: number[];
   /** Use at most this many training images (before the validation split). */
@@ -62,11 +66,14 @@ export interface TrainConfig {
   tpr: number;
 }
 
+/** The validation OOD sets of the written protocol (docs/validation-protocol.md): none shares a generator with a test set. */
+export const VALIDATION_OOD_SETS = ['pixel-permuted', 'patch-shuffled', 'blurred', 'blobs'] as const;
+
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   method: 'ares',
   model: 'cnn',
   ood: [],
-  valOod: 'blobs',
+  valOod: [...VALIDATION_OOD_SETS],
   valFraction: 0.1,
   seed: 0,
   epochs: 6,
@@ -95,6 +102,11 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   vosWeight: 0.1,
   tpr: 0.95,
 };
+
+/** TrainConfig.valOod as a list (a single name is the older form). */
+export function valOodList(v: string | string[] | undefined): string[] {
+  return v === undefined || v === '' ? [] : Array.isArray(v) ? v : [v];
+}
 
 /** The method's stages: which parts of Algorithm 1 run. */
 export function stagesOf(cfg: Pick<TrainConfig, 'method' | 'escape'>) {

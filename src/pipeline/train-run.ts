@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, valOodList, type TrainConfig } from '../methods/config.js';
 import { train, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
@@ -73,7 +73,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 export async function prepareForConfig(cfg: TrainConfig): Promise<PreparedDataset> {
   return prepareDataset({
-    id: cfg.id, ood: cfg.ood, valOod: cfg.valOod ? [cfg.valOod] : [], limit: cfg.limit,
+    id: cfg.id, ood: cfg.ood, valOod: valOodList(cfg.valOod), limit: cfg.limit,
     valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses,
   });
 }
