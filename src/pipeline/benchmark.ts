@@ -31,6 +31,8 @@ export interface BenchmarkConfig {
   defaults: Partial<TrainConfig> & { id: string };
   scores: ScoreName[];
   entries: BenchmarkEntry[];
+  /** Labels of entries every main-table method is compared with, seed by seed (e.g. ["PixMix-only", "CE"]): a paired-difference table with 95% CIs. */
+  paired?: string[];
 }
 
 export interface CellResult { label: string; tables: TableName[]; seed: number; dir: string; metrics: RunMetrics; seconds: number; cached: boolean }
@@ -56,6 +58,9 @@ export function readBenchmarkConfig(file: string): BenchmarkConfig {
     labels.add(e.label);
     // Fail on a bad setting now, not an hour into the benchmark.
     for (const seed of e.seeds) cellConfig(c, e, seed);
+  }
+  for (const ref of c.paired ?? []) {
+    if (!labels.has(ref)) throw new AresError(`"paired" names "${ref}", which is no entry's label`, { file });
   }
   return { ...c, scores: c.scores ?? ['energy'] };
 }
