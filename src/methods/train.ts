@@ -99,7 +99,6 @@ export function stepRng(seed: number, epoch: number, batch: number, stage: Stage
   return Rng.stream(seed, `train/${stage}`, epoch, batch);
 }
 export type Stage = 'escape' | 'expansion' | 'estimation';
-const STAGE = { escape: 'escape', expansion: 'expansion', estimation: 'estimation' } as const;
 
 export async function train(cfg: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const s = createSession(cfg, data);
@@ -196,7 +195,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   const outlierPhase = stages.outliers && epoch >= cfg.pretrainEpochs;
 
   // Escape (line 2): x* = PixMix(x, fractals); labels kept. x*: [B, H, W, C] in [0, 1]
-  const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, STAGE.escape), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
+  const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, 'escape'), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
   normalizeInPlace(xStar, c, data.normalization);
 
   let jsdValue: number | null = null;
@@ -213,7 +212,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
       correct = countCorrect(logits, y);
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
-        const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.expansion);
+        const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');
         s.pool.add(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features));
       }
       if (s.vos) enqueueFeatures(s.vos.queues, features, y);
@@ -221,7 +220,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
 
       if (s.vos) {
         if (!vosLossActive(epoch, cfg.pretrainEpochs, s.vos.queues)) return ce;
-        const v = vosOutliers(s.vos.queues, stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation), { candidates: cfg.vosCandidates });
+        const v = vosOutliers(s.vos.queues, stepRng(cfg.seed, epoch, batchIndex, 'estimation'), { candidates: cfg.vosCandidates });
         s.lastOutliers = Float32Array.from(v.data);
         const outlierLogits = model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols]));
         const reg = vosUncertaintyLoss(logits, outlierLogits, s.vos.params);
@@ -233,7 +232,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
       }
 
       // Estimation (lines 7–8): v = the B least likely of M draws from N(μ̂, Σ̂) of X̃. v: [B, d]
-      const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation);
+      const rng = stepRng(cfg.seed, epoch, batchIndex, 'estimation');
       const v = cfg.estimation
         ? estimateOutliers(s.pool!, b, rng, { candidates: cfg.candidates, source: cfg.estimationSource, scale: cfg.estimationScale }).v : randomPoolOutliers(s.pool!, b, rng);
       s.lastOutliers = v;
