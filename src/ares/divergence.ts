@@ -23,8 +23,8 @@
  *                outliers at HIGHER energy than inliers; a variance change at Δ = 0 gains nothing;
  *                and unlike any JSD the slope at Δ = 0 is not zero (ln 2 · 2/√π / s). The wrong
  *                order costs linearly in the mean gap, with the scale held fixed: erf would saturate
- *                there and leave no gradient (outliers start at E_out ≈ −8 against E_in ≈ −2.9
- *                after pretraining, many pooled σ away), and a live scale would let the model
+ *                there and leave no gradient (from a random initialisation one measured batch had
+ *                E_out ≈ −8 against E_in ≈ −2.9, many pooled σ away), and a live scale would let the model
  *                escape the penalty by spreading its energies instead of moving them. D is C¹ in Δ
  *                at 0 (both pieces have slope ln 2 · 2/√π / s there).
  * The paper's Table-3 logistic loss ("ce") lives in discrimination.ts (`--loss ce`).
