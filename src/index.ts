@@ -22,7 +22,7 @@ export type { ImageSet } from './data/types.js';
 
 // Models and training
 export { buildModel, classifierFromSaved, MODEL_NAMES, type Classifier, type ModelName } from './models/index.js';
-export { DEFAULT_CONFIG, METHODS, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, type TrainConfig, type Method } from './methods/config.js';
+export { DEFAULT_CONFIG, METHODS, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, VALIDATION_OOD_SETS, type TrainConfig, type Method } from './methods/config.js';
 export { train as trainModel, type TrainedModel, type EpochRecord, type StepStats } from './methods/train.js';
 export { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } from './pipeline/train-run.js';
 

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import {
-  DEFAULT_DIVERGENCE, checkDivergenceConfig, createEnergyWeights, divergenceLoss, energy, gaussianJsd,
+  DEFAULT_DIVERGENCE, checkDivergenceConfig, createEnergyWeights, divergenceTerm, energy, gaussianJsd,
   type DivergenceConfig,
 } from './divergence.js';
 import { stopGradient } from './stop-gradient.js';
@@ -64,6 +64,9 @@ export interface DiscriminationResult {
   /** Mean energies, for monitoring (no gradient). */
   meanEnergyIn: tf.Scalar;
   meanEnergyOut: tf.Scalar;
+  /** The energies themselves, for monitoring (no gradient): eIn [B], eOut [B']. */
+  energyIn: tf.Tensor1D;
+  energyOut: tf.Tensor1D;
 }
 
 function logisticLoss(eIn: tf.Tensor1D, eOut: tf.Tensor1D, affine: tf.Variable): tf.Scalar {
@@ -97,7 +100,7 @@ export function discriminationLoss(
     const jsd = gaussianJsd(eIn, eOut, cfg.varFloor);
     let loss: tf.Scalar;
     switch (cfg.loss) {
-      case 'jsd': loss = divergenceLoss(jsd, cfg); break;
+      case 'jsd': loss = divergenceTerm(eIn, eOut, cfg, jsd); break;
       case 'ce': loss = tf.mul(cfg.beta, logisticLoss(eIn, eOut, params.affine as tf.Variable)) as tf.Scalar; break;
       case 'nce': loss = tf.mul(cfg.beta, infoNceLoss(eIn, eOut, cfg.temperature)) as tf.Scalar; break;
       default: throw new AresError(`unknown discrimination loss "${cfg.loss as string}"`, { exitCode: 2 });
@@ -107,6 +110,8 @@ export function discriminationLoss(
       jsd: stopGradient(jsd),
       meanEnergyIn: stopGradient(tf.mean(eIn) as tf.Scalar),
       meanEnergyOut: stopGradient(tf.mean(eOut) as tf.Scalar),
+      energyIn: stopGradient(eIn),
+      energyOut: stopGradient(eOut),
     };
   });
 }

@@ -8,6 +8,14 @@
  * ‖z‖² ~ χ²_d and z/‖z‖ uniform on the sphere. So we draw the M radii, keep the B largest, and
  * draw directions only for those B — the same distribution as drawing M full vectors and
  * keeping the B farthest, at O(M + B·d²) instead of O(M·d²) per step.
+ *
+ * How far that reaches is fixed by d alone: the kept radii are the top B/M order statistics of
+ * χ_d, ≈ 13–14 at d = 128, B/M = 128/10,000, against ≈ 11.3 for a typical draw — barely outside the
+ * bulk. Two options reach further (EstimationConfig.source / scale):
+ *   scale τ   draw from N(μ, τ²Σ) and keep the lowest likelihood under N(μ, Σ): radii × τ
+ *   pool      the paper's other reading (Fig. 1(c)): keep the B pool instances with the lowest
+ *             likelihood under N(μ, Σ) — real mixed features, as far out as the pool's own tail
+ * (measured radii: docs/estimation-radius.md).
  */
 import { AresError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
@@ -18,9 +26,16 @@ export interface EstimationConfig {
   ridge: number;
   /** M, candidates drawn per step (paper: 10,000). */
   candidates: number;
+  /** Where outliers come from: `sampler` (draws from the fit, the default) or `pool` (the least likely pool instances). */
+  source: EstimationSource;
+  /** τ: the sampler draws from N(μ, τ²Σ) (1 = the paper). Ignored by `pool`. */
+  scale: number;
 }
 
-export const DEFAULT_ESTIMATION: EstimationConfig = { ridge: 1e-4, candidates: 10_000 };
+export type EstimationSource = 'sampler' | 'pool';
+export const ESTIMATION_SOURCES: readonly EstimationSource[] = ['sampler', 'pool'];
+
+export const DEFAULT_ESTIMATION: EstimationConfig = { ridge: 1e-4, candidates: 10_000, source: 'sampler', scale: 1 };
 
 /** Shrinkage toward the diagonal tried in turn when the Cholesky factorisation fails. */
 export const SHRINKAGE_STEPS: readonly number[] = [0, 1e-3, 1e-2, 0.1, 0.5, 1];
@@ -93,17 +108,21 @@ export interface VirtualOutliers {
   candidateLogLik: Float64Array;
   /** the shrinkage the Gaussian fit needed */
   shrinkage: number;
+  /** Mahalanobis radius ‖L⁻¹(v − μ)‖ of each kept sample under the fit: [B] */
+  radius: Float64Array;
 }
 
 /** Draws `candidates` from the fit and keeps the `count` least likely (see the file comment). */
-export function sampleVirtualOutliers(g: GaussianFit, count: number, rng: Rng, candidates = DEFAULT_ESTIMATION.candidates): VirtualOutliers {
+export function sampleVirtualOutliers(g: GaussianFit, count: number, rng: Rng, candidates = DEFAULT_ESTIMATION.candidates, scale = 1): VirtualOutliers {
   const d = g.dim;
+  if (!(scale > 0) || !Number.isFinite(scale)) throw new AresError(`estimation scale τ must be a finite number > 0, got ${scale}`);
   if (!Number.isInteger(count) || count < 1) throw new AresError(`virtual outlier count must be a positive integer, got ${count}`);
   if (!Number.isInteger(candidates) || candidates < count) {
     throw new AresError(`estimation needs at least as many candidates (${candidates}) as outliers kept (${count})`);
   }
   const r2 = new Float64Array(candidates);
-  for (let j = 0; j < candidates; j++) r2[j] = 2 * rng.gamma(d / 2); // χ²_d
+  // χ²_d, times τ² for draws from N(μ, τ²Σ): the radius under the fit N(μ, Σ), which ranks them.
+  for (let j = 0; j < candidates; j++) r2[j] = 2 * rng.gamma(d / 2) * scale * scale;
   // The `count` largest radii, largest first (ties broken by draw order). A native numeric sort
   // finds the cut-off; only the few above it are ordered with a comparator.
   const cut = r2.slice().sort()[candidates - count];
@@ -132,7 +151,45 @@ export function sampleVirtualOutliers(g: GaussianFit, count: number, rng: Rng, c
     logLik[k] = logLikFromRadius(g, r2[kept[k]]);
   }
   const candidateLogLik = r2.map((r) => logLikFromRadius(g, r));
-  return { v, count, dim: d, logLik, epsilon: logLik[count - 1], candidateLogLik, shrinkage: g.shrinkage };
+  const radius = Float64Array.from(kept, (j) => Math.sqrt(r2[j]));
+  return { v, count, dim: d, logLik, epsilon: logLik[count - 1], candidateLogLik, shrinkage: g.shrinkage, radius };
+}
+
+/** ‖L⁻¹(x − μ)‖² by forward substitution. */
+export function mahalanobis2(g: GaussianFit, x: ArrayLike<number>, offset = 0): number {
+  const d = g.dim;
+  const z = new Float64Array(d);
+  let r2 = 0;
+  for (let i = 0; i < d; i++) {
+    let s = x[offset + i] - g.mean[i];
+    const row = i * d;
+    for (let j = 0; j < i; j++) s -= g.chol[row + j] * z[j];
+    z[i] = s / g.chol[row + i];
+    r2 += z[i] * z[i];
+  }
+  return r2;
+}
+
+/**
+ * The paper's other reading of Eq. 6 (Fig. 1(c)): the `count` pool instances with the lowest
+ * likelihood under the pool's own Gaussian, least likely first. O(N·d²) per step for N pooled.
+ */
+export function leastLikelyPoolInstances(pool: FeaturePool, g: GaussianFit, count: number): VirtualOutliers {
+  if (!Number.isInteger(count) || count < 1) throw new AresError(`virtual outlier count must be a positive integer, got ${count}`);
+  const n = pool.size, d = g.dim;
+  if (n < 1) throw new AresError('cannot draw outliers from an empty feature pool');
+  const r2 = new Float64Array(n);
+  for (let i = 0; i < n; i++) r2[i] = mahalanobis2(g, pool.vector(i));
+  const order = Array.from({ length: n }, (_, i) => i).sort((p, q) => r2[q] - r2[p] || p - q);
+  // A pool smaller than the batch repeats its instances, farthest first.
+  const kept = Array.from({ length: count }, (_, k) => order[k % n]);
+  const v = new Float32Array(count * d);
+  kept.forEach((i, k) => v.set(pool.vector(i), k * d));
+  const logLik = Float64Array.from(kept, (i) => logLikFromRadius(g, r2[i]));
+  return {
+    v, count, dim: d, logLik, epsilon: logLik[count - 1], candidateLogLik: r2.map((r) => logLikFromRadius(g, r)),
+    shrinkage: g.shrinkage, radius: Float64Array.from(kept, (i) => Math.sqrt(r2[i])),
+  };
 }
 
 /** Estimation for one step: fit the pool's Gaussian and sample `count` virtual outliers. v: [B, d] */
@@ -140,7 +197,10 @@ export function estimateOutliers(pool: FeaturePool, count: number, rng: Rng, con
   const cfg = { ...DEFAULT_ESTIMATION, ...config };
   if (pool.size < 2) throw new AresError(`estimation needs at least 2 pooled features, the pool holds ${pool.size}`);
   const { mean, cov } = pool.moments();
-  return sampleVirtualOutliers(fitGaussian(mean, cov, cfg.ridge), count, rng, cfg.candidates);
+  const fit = fitGaussian(mean, cov, cfg.ridge);
+  if (cfg.source === 'pool') return leastLikelyPoolInstances(pool, fit, count);
+  if (cfg.source !== 'sampler') throw new AresError(`unknown estimation source "${cfg.source as string}"; choose one of ${ESTIMATION_SOURCES.join(', ')}`, { exitCode: 2 });
+  return sampleVirtualOutliers(fit, count, rng, cfg.candidates, cfg.scale);
 }
 
 /** `--no-estimation` ablation: `count` pool vectors chosen at random (distinct while the pool allows). v: [B, d] */

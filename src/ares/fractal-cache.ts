@@ -35,7 +35,8 @@ export function defaultCacheDir(): string {
 }
 
 export function fractalCachePath(dir: string, shape: Shape3, count: number, seed: number): string {
-  return join(dir, `fractals-${shape[0]}x${shape[1]}x${shape[2]}-${count}-${seed}.bin`);
+  // The generator version is in the name so runs of two versions sharing a cache do not rebuild each other's file.
+  return join(dir, `fractals-v${FRACTAL_GENERATOR_VERSION}-${shape[0]}x${shape[1]}x${shape[2]}-${count}-${seed}.bin`);
 }
 
 function fnv1a(bytes: Uint8Array): number {

@@ -9,7 +9,7 @@ import { Rng } from '../util/rng.js';
 import type { ImageSet } from '../data/types.js';
 
 /** Bumped whenever the generator changes, so cached banks of an older generator are rebuilt. */
-export const FRACTAL_GENERATOR_VERSION = 1;
+export const FRACTAL_GENERATOR_VERSION = 2;
 
 export type Shape3 = [number, number, number];
 
@@ -159,7 +159,7 @@ export function generateFractalBank(shape: Shape3, count: number, seed: number, 
   if (!Number.isInteger(count) || count < 1) throw new AresError(`fractal bank size must be a positive integer, got ${count}`);
   const size = shape[0] * shape[1] * shape[2];
   const images = new Float32Array(count * size);
-  const rng = new Rng(seed);
+  const rng = Rng.stream(seed, 'fractals');
   for (let i = 0; i < count; i++) {
     // One child stream per image: image i does not depend on how many redraws image i-1 needed.
     images.set(renderFractal(shape, rng.fork(i), options), i * size);

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, type TrainConfig } from '../methods/config.js';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { AUGMENT_MODES } from '../data/augment.js';
@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .description('train a classifier with ARES or a baseline method, evaluate it and write a run folder')
     .requiredOption('--id <source>', 'in-distribution data: mnist, fashion-mnist, a file or folder path')
     .option('--ood <source...>', 'OOD test sets evaluated at the end (e.g. mnist gaussian uniform)', [])
-    .option('--val-ood <source>', 'validation OOD set (for choosing defaults only)', DEFAULT_CONFIG.valOod)
+    .option('--val-ood <sources>', 'validation OOD set(s), comma-separated (for choosing defaults only; pixel-permuted, patch-shuffled, blurred are made from the ID validation split)', sourceList, DEFAULT_CONFIG.valOod)
     .addOption(new Option('--method <m>', 'training method').choices(METHODS).default(DEFAULT_CONFIG.method))
     .addOption(new Option('--model <name>', 'network').choices(MODEL_NAMES).default(DEFAULT_CONFIG.model))
     .option('--epochs <n>', 'training epochs', int, DEFAULT_CONFIG.epochs)
@@ -26,9 +26,11 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'batch size', int, DEFAULT_CONFIG.batchSize)
     .addOption(new Option('--augment <mode>', 'augmentation of training batches: pad-4 random crop + horizontal flip, or none; auto = crop-flip for RGB images of 32×32 and larger, none for grey or smaller (the run records what auto became)').choices(AUGMENT_MODES).default(DEFAULT_CONFIG.augment))
     .option('--lr <x>', 'initial learning rate (cosine decay per step)', num, DEFAULT_CONFIG.lr)
-    .addOption(new Option('--divergence <form>', 'how the JSD enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
+    .addOption(new Option('--divergence <form>', 'how the inlier/outlier energy divergence enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
     .addOption(new Option('--loss <l>', 'discrimination loss (paper Table 3)').choices(DISCRIMINATION_LOSSES).default(DEFAULT_CONFIG.loss))
     .option('--beta <x>', 'weight β of the discrimination loss', num, DEFAULT_CONFIG.beta)
+    .addOption(new Option('--estimation-source <s>', 'virtual outliers: draws from the pool\'s Gaussian (sampler) or its least likely pool instances (pool)').choices(ESTIMATION_SOURCES).default(DEFAULT_CONFIG.estimationSource))
+    .option('--estimation-scale <τ>', 'the sampler draws from N(μ, τ²Σ)', num, DEFAULT_CONFIG.estimationScale)
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
     .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
@@ -44,6 +46,7 @@ export function register(program: Command): void {
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
         pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment,
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
+        estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
@@ -66,4 +69,10 @@ export async function runWithProgress(cfg: TrainConfig, out: string, resume: boo
   } finally {
     progress.stop();
   }
+}
+
+/** "a,b" -> ["a", "b"]; one name stays a string, as configs written before lists were allowed have it. */
+function sourceList(v: string): string | string[] {
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  return names.length === 1 ? names[0] : names;
 }

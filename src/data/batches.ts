@@ -39,7 +39,12 @@ export interface Batch {
 /** The image order of one epoch: a permutation drawn from (seed, epoch), or the identity. */
 export function epochOrder(count: number, opts: { shuffle?: boolean; seed?: number; epoch?: number } = {}): Int32Array {
   if (opts.shuffle === false) return Int32Array.from({ length: count }, (_, i) => i);
-  return new Rng(opts.seed ?? 0).fork(opts.epoch ?? 0).permutation(count);
+  return epochRng(opts.seed ?? 0, opts.epoch ?? 0).permutation(count);
+}
+
+/** The stream that orders one epoch's training images. */
+export function epochRng(seed: number, epoch: number): Rng {
+  return Rng.stream(seed, 'train/shuffle', epoch);
 }
 
 export function batchCount(count: number, batchSize: number, dropLast = false): number {

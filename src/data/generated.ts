@@ -24,8 +24,7 @@ export function generateSet(kind: GeneratedKind, opts: { shape: Shape; count?: n
   if (!Number.isInteger(count) || count <= 0) throw new AresError(`${kind}: count must be a positive integer, got ${count}`, { exitCode: 2 });
   const [h, w, c] = opts.shape;
   const per = h * w * c;
-  const salt = GENERATED_KINDS.indexOf(kind) * 2 + (opts.split === 'test' ? 1 : 0);
-  const rng = new Rng(opts.seed ?? 0).fork(salt);
+  const rng = generatedRng(kind, opts.seed ?? 0, opts.split);
   const images = new Float32Array(count * per);
   for (let n = 0; n < count; n++) {
     const img = images.subarray(n * per, (n + 1) * per);
@@ -34,6 +33,11 @@ export function generateSet(kind: GeneratedKind, opts: { shape: Shape; count?: n
     else blob(img, opts.shape, rng);
   }
   return { name: opts.split ? `${kind}:${opts.split}` : kind, shape: [h, w, c], count, images, split: 'all' };
+}
+
+/** The stream of one generated set: its own per (kind, split), shared with no other purpose. */
+export function generatedRng(kind: string, seed: number, split?: Split): Rng {
+  return Rng.stream(seed, `generated/${kind}/${split === 'test' ? 'test' : 'train'}`);
 }
 
 function blob(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {
@@ -77,4 +81,74 @@ function clampInt(i: number, n: number): number {
 
 function clip01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/**
+ * Validation OOD sets made only from ID validation images, so they share no generator with any
+ * test set (the Gaussian/uniform test sets are generated noise, `blobs` is a sibling generator):
+ * - pixel-permuted:  each image's pixel positions shuffled (channels move together) — the
+ *                    intensity histogram of real ID images with no spatial structure left;
+ * - patch-shuffled:  each image cut into a 4×4 grid of patches, the patches shuffled — local ID
+ *                    texture and strokes, the global shape broken;
+ * - blurred:         a heavy Gaussian blur (σ = a tenth of the image side, 2.8 px at 28 px) — the
+ *                    rough silhouette and brightness of an ID image, no detail.
+ * Each is deterministic by seed (its own stream) and has as many images as the validation split.
+ */
+export const DERIVED_KINDS = ['pixel-permuted', 'patch-shuffled', 'blurred'] as const;
+export type DerivedKind = (typeof DERIVED_KINDS)[number];
+
+export function isDerivedKind(name: string): name is DerivedKind {
+  return (DERIVED_KINDS as readonly string[]).includes(name);
+}
+
+/** Patches per side for patch-shuffled. */
+export const PATCH_GRID = 4;
+
+export function deriveSet(kind: DerivedKind, from: ImageSet, seed: number): ImageSet {
+  if (from.count === 0) throw new AresError(`${kind}: made from the ID validation split, which is empty (raise valFraction)`, { exitCode: 2 });
+  const [h, w, c] = from.shape;
+  const per = h * w * c;
+  const rng = Rng.stream(seed, `derived/${kind}`);
+  const images = new Float32Array(from.images.subarray(0, from.count * per));
+  for (let n = 0; n < from.count; n++) {
+    const img = images.subarray(n * per, (n + 1) * per);
+    if (kind === 'pixel-permuted') permutePixels(img, from.shape, rng);
+    else if (kind === 'patch-shuffled') shufflePatches(img, from.shape, rng);
+    else gaussianBlur(img, from.shape, Math.min(h, w) / 10);
+  }
+  return { name: kind, shape: [h, w, c], count: from.count, images, split: 'all' };
+}
+
+function permutePixels(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {
+  const src = img.slice();
+  const perm = rng.permutation(h * w);
+  for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) img[p * c + ch] = src[perm[p] * c + ch];
+}
+
+/** Patch edges: the grid's cut points along one side (sizes differ by at most one pixel). */
+function cuts(n: number): number[] {
+  return Array.from({ length: PATCH_GRID + 1 }, (_, i) => Math.round((i * n) / PATCH_GRID));
+}
+
+/**
+ * Shuffles the PATCH_GRID² patches among the positions whose patch has the same size (when the side
+ * does not divide evenly, e.g. 28 = 7·4 does, 30 does not), so every pixel is moved, none lost.
+ */
+function shufflePatches(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {
+  const src = img.slice();
+  const ys = cuts(h), xs = cuts(w);
+  const cells: { y: number; x: number; ph: number; pw: number }[] = [];
+  for (let i = 0; i < PATCH_GRID; i++) for (let j = 0; j < PATCH_GRID; j++) cells.push({ y: ys[i], x: xs[j], ph: ys[i + 1] - ys[i], pw: xs[j + 1] - xs[j] });
+  const bySize = new Map<string, number[]>();
+  cells.forEach((cell, k) => { const key = `${cell.ph}x${cell.pw}`; bySize.set(key, [...(bySize.get(key) ?? []), k]); });
+  for (const group of bySize.values()) {
+    const order = rng.permutation(group.length);
+    group.forEach((dst, k) => {
+      const a = cells[dst], b = cells[group[order[k]]];
+      for (let y = 0; y < a.ph; y++) {
+        const from = ((b.y + y) * w + b.x) * c, to = ((a.y + y) * w + a.x) * c;
+        img.set(src.subarray(from, from + a.pw * c), to);
+      }
+    });
+  }
 }

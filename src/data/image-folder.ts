@@ -169,6 +169,6 @@ function classNamesAfter(scan: FolderScan, opts: FolderOptions): string[] {
 function limitFiles(scan: FolderScan, limit: number, seed: number): FolderScan {
   if (!Number.isInteger(limit) || limit <= 0) throw new AresError(`limit must be a positive integer, got ${limit}`, { exitCode: 2 });
   if (scan.files.length <= limit) return scan;
-  const pick = new Rng(seed).fork(0x11_31).permutation(scan.files.length).subarray(0, limit).sort();
+  const pick = Rng.stream(seed, 'data/limit-files').permutation(scan.files.length).subarray(0, limit).sort();
   return { ...scan, files: Array.from(pick, (i) => scan.files[i]), labels: scan.labels ? Int32Array.from(pick, (i) => scan.labels![i]) : undefined };
 }

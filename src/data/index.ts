@@ -11,7 +11,7 @@ export { decodeImage, probeImage } from './image-decode.js';
 export { parseIdx, idxToImages, idxToLabels, loadIdxPair, type IdxArray } from './idx.js';
 export { parseCifar, loadCifarFiles, type CifarBatch, type CifarVariant } from './cifar.js';
 export { loadMnistJson, mnistPackageDir } from './mnist-json.js';
-export { generateSet, gaussianBlur, GENERATED_KINDS, DEFAULT_GENERATED_COUNT, type GeneratedKind } from './generated.js';
+export { generateSet, gaussianBlur, GENERATED_KINDS, DEFAULT_GENERATED_COUNT, type GeneratedKind, DERIVED_KINDS, type DerivedKind, deriveSet } from './generated.js';
 export { randomCropFlip } from './augment.js';
 export { inspectSource, summarizeSet, type InspectReport, type SplitSummary } from './inspect.js';
 export { timeBatching, type BatchingTiming, type BatchAugment } from './timing.js';

@@ -4,6 +4,7 @@ import { checkShape } from './check.js';
 import { loadResolved } from './load.js';
 import { checkNormalization, computeNormalization } from './normalize.js';
 import { resolveSource } from './sources.js';
+import { deriveSet, isDerivedKind } from './generated.js';
 import { conformSet, limitSet, otherClasses, selectIndices, subsetClasses } from './transform.js';
 import type { ImageSet, LoadOptions, Normalization, ResizeFit, Shape } from './types.js';
 
@@ -105,7 +106,8 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
   };
   for (const s of spec.ood ?? []) ood.push(await loadOod(s, 'test'));
   const valOod: ImageSet[] = [];
-  for (const s of spec.valOod ?? []) valOod.push(await loadOod(s, 'train'));
+  // Transforms of the ID validation images (generated.ts) are built here, where that split exists.
+  for (const s of spec.valOod ?? []) valOod.push(isDerivedKind(s) ? deriveSet(s, val, spec.seed) : await loadOod(s, 'train'));
 
   return {
     train: { ...train, name: `${idSrc.base}:train`, split: 'train' },
@@ -127,7 +129,7 @@ function heldOut(set: ImageSet, spec: DatasetSpec): ImageSet {
 export function splitOff(set: ImageSet, fraction: number, seed: number, salt: number): [rest: ImageSet, part: ImageSet] {
   let k = Math.round(fraction * set.count);
   if (fraction > 0 && k === 0 && set.count >= 2) k = 1;
-  const perm = new Rng(seed).fork(salt).permutation(set.count);
+  const perm = Rng.stream(seed, 'data/split', salt).permutation(set.count);
   const part = perm.slice(0, k).sort();
   const rest = perm.slice(k).sort();
   return [selectIndices(set, rest), selectIndices(set, part)];

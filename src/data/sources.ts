@@ -5,7 +5,7 @@ import { dataError, describeFsError, statOrNull } from './check.js';
 import { cifarFolderLayout, cifarVariantOf, loadCifarFiles, recordSize, type CifarVariant } from './cifar.js';
 import { FASHION_MNIST_NAMES } from './class-names.js';
 import { folderSplits, splitClassNames } from './folder-scan.js';
-import { isGeneratedKind } from './generated.js';
+import { isDerivedKind, isGeneratedKind } from './generated.js';
 import { labelsFileFor, loadIdxPair } from './idx.js';
 import { isMnistJsonFolder, mnistPackageDir } from './mnist-json.js';
 import type { FolderOptions } from './image-folder.js';
@@ -44,6 +44,9 @@ export async function resolveSource(spec: string): Promise<ResolvedSource> {
   const m = /^(.*):(train|test)$/.exec(spec);
   if (m && !(await statOrNull(spec))) { base = m[1]; split = m[2] as Split; }
   if (isGeneratedKind(base)) return { format: 'generated', kind: base, base, split, splits: ['all'] };
+  if (isDerivedKind(base)) {
+    throw new AresError(`"${base}" is made from the ID validation split; it can only be a validation OOD set (valOod / --val-ood), never a test set or an ID source`, { exitCode: 2 });
+  }
   if (base === 'mnist') return { format: 'mnist-json', base, path: mnistPackageDir(), split, splits: ['all'] };
   if (base === 'fashion-mnist') return resolveFashionMnist(split);
   const st = await statOrNull(base);

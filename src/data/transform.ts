@@ -53,7 +53,7 @@ export function otherClasses(set: ImageSet, classes: number[], name: string): Im
 export function limitSet(set: ImageSet, limit: number, seed: number): ImageSet {
   if (!Number.isInteger(limit) || limit <= 0) throw new AresError(`limit must be a positive integer, got ${limit}`, { exitCode: 2 });
   if (set.count <= limit) return set;
-  const pick = new Rng(seed).fork(0x11_31).permutation(set.count).subarray(0, limit).sort();
+  const pick = Rng.stream(seed, `data/limit:${set.name}`).permutation(set.count).subarray(0, limit).sort();
   return selectIndices(set, pick);
 }
 

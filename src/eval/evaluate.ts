@@ -96,7 +96,9 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
     result.thresholds[name] = thresholdAtTpr(valScores, tpr);
     result.scores[name] = { id: idScores, val: valScores, ood: oodScores, valOod: valOodScores };
     for (const o of oodScores) result.ood.push({ ood: o.name, score: name, metrics: oodMetrics(idScores, o.scores, { tpr }) });
-    for (const o of valOodScores) result.valOod.push({ ood: o.name, score: name, metrics: oodMetrics(idScores, o.scores, { tpr }) });
+    // Validation OOD sets are compared with the ID *validation* scores: the test split must not
+    // take part in any choice made on validation results.
+    for (const o of valOodScores) result.valOod.push({ ood: o.name, score: name, metrics: oodMetrics(valScores, o.scores, { tpr }) });
   }
   return result;
 }

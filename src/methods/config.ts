@@ -7,8 +7,9 @@ export const METHODS: readonly Method[] = ['ares', 'ce', 'pixmix-only', 'vos'];
 
 import { DEFAULT_DIVERGENCE, DIVERGENCE_FORMS, type DivergenceForm } from '../ares/divergence.js';
 import { DISCRIMINATION_LOSSES, DEFAULT_DISCRIMINATION, type DiscriminationLoss } from '../ares/discrimination.js';
+import { DEFAULT_ESTIMATION, ESTIMATION_SOURCES, type EstimationSource } from '../ares/estimation.js';
 
-export { DIVERGENCE_FORMS, type DivergenceForm, DISCRIMINATION_LOSSES, type DiscriminationLoss };
+export { DIVERGENCE_FORMS, type DivergenceForm, DISCRIMINATION_LOSSES, type DiscriminationLoss, ESTIMATION_SOURCES, type EstimationSource };
 
 export interface TrainConfig {
   method: Method;
@@ -16,8 +17,12 @@ export interface TrainConfig {
   /** In-distribution source (built-in name or path), and OOD test sources evaluated at the end. */
   id: string;
   ood: string[];
-  /** Validation OOD set: the only OOD data hyperparameters and defaults may be chosen on. */
-  valOod: string;
+  /**
+   * Validation OOD set(s): the only OOD data hyperparameters and defaults may be chosen on. One
+   * name or a list; `pixel-permuted`, `patch-shuffled` and `blurred` are made from the ID
+   * validation split (docs/validation-protocol.md).
+   */
+  valOod: string | string[];
   /** ID classes kept (open-set experiments); all when absent. */
   idClasses?: number[];
   /** Use at most this many training images (before the validation split). */
@@ -51,6 +56,10 @@ export interface TrainConfig {
   /** Estimation: draw `candidates` from N(μ, Σ) of the pool, keep the batch-size lowest likelihood. */
   estimation: boolean;
   candidates: number;
+  /** Estimation option: `sampler` (the above) or `pool` (the least likely pool instances, paper Fig. 1(c)). */
+  estimationSource: EstimationSource;
+  /** Estimation option: the sampler draws from N(μ, τ²Σ) with this τ (1 = the paper). */
+  estimationScale: number;
   /** Divergence: β weight, the form, and the discrimination loss. */
   beta: number;
   divergence: DivergenceForm;
@@ -69,11 +78,14 @@ export interface TrainConfig {
   frozenLayers?: string[];
 }
 
+/** The validation OOD sets of the written protocol (docs/validation-protocol.md): none shares a generator with a test set. */
+export const VALIDATION_OOD_SETS = ['pixel-permuted', 'patch-shuffled', 'blurred', 'blobs'] as const;
+
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   method: 'ares',
   model: 'cnn',
   ood: [],
-  valOod: 'blobs',
+  valOod: [...VALIDATION_OOD_SETS],
   valFraction: 0.1,
   seed: 0,
   epochs: 6,
@@ -93,6 +105,8 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   poolSize: 10_000,
   estimation: true,
   candidates: 10_000,
+  estimationSource: DEFAULT_ESTIMATION.source,
+  estimationScale: DEFAULT_ESTIMATION.scale,
   beta: DEFAULT_DIVERGENCE.beta,
   divergence: DEFAULT_DIVERGENCE.form,
   loss: DEFAULT_DISCRIMINATION.loss,
@@ -101,6 +115,11 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   vosWeight: 0.1,
   tpr: 0.95,
 };
+
+/** TrainConfig.valOod as a list (a single name is the older form). */
+export function valOodList(v: string | string[] | undefined): string[] {
+  return v === undefined || v === '' ? [] : Array.isArray(v) ? v : [v];
+}
 
 /** The method's stages: which parts of Algorithm 1 run. */
 export function stagesOf(cfg: Pick<TrainConfig, 'method' | 'escape'>) {

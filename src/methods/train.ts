@@ -14,6 +14,8 @@ import { createSgd, cosineLr, type Sgd } from '../engine/sgd.js';
 import { buildModel } from '../models/index.js';
 import type { Classifier } from '../models/types.js';
 import { Rng } from '../util/rng.js';
+import { energySeparation, type EnergySeparation } from '../metrics/energy-separation.js';
+import { negativeEnergy } from '../scores/energy.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { applyInit } from './init.js';
@@ -38,6 +40,9 @@ export interface StepStats {
   loss: number;
   accuracy: number;
   imagesPerSecond: number;
+  /** Mean energy of the step's inliers and virtual outliers (outlier phase of ares and vos), else null. */
+  energyIn: number | null;
+  energyOut: number | null;
 }
 
 export interface EpochRecord {
@@ -48,6 +53,8 @@ export interface EpochRecord {
   trainAccuracy: number;
   valAccuracy: number;
   seconds: number;
+  /** Inlier vs virtual-outlier energies over the epoch's outlier-phase steps (ares, vos), else null. */
+  energy: EnergySeparation | null;
 }
 
 export interface TrainOptions {
@@ -89,16 +96,16 @@ export interface Session {
   lastOutliers: Float32Array | null;
 }
 
-/** Each (epoch, batch, stage) draws from its own stream of the seed, so a resumed run draws the same numbers. */
-function stepRng(seed: number, epoch: number, batch: number, stage: number): Rng {
-  return new Rng(seed).fork(epoch * 1_000_003 + batch * 7 + stage);
+/** Each (stage, epoch, batch) draws from its own stream of the seed, so a resumed run draws the same numbers. */
+export function stepRng(seed: number, epoch: number, batch: number, stage: Stage): Rng {
+  return Rng.stream(seed, `train/${stage}`, epoch, batch);
 }
-const STAGE = { escape: 1, expansion: 2, estimation: 3, augment: 4 } as const;
+export type Stage = 'escape' | 'expansion' | 'estimation' | 'augment';
 
 /** Crop + flip (or none) of one raw batch in place; its own stream of (seed, epoch, batch), so a resumed run crops alike. */
 export function augmentRawBatch(cfg: Pick<TrainConfig, 'seed' | 'augment'>, shape: PreparedDataset['shape'], x: Float32Array, epoch: number, batchIndex: number): void {
   const mode = resolveAugment(cfg.augment, shape);
-  if (mode !== 'none') augmentBatch(x, shape, mode, stepRng(cfg.seed, epoch, batchIndex, STAGE.augment));
+  if (mode !== 'none') augmentBatch(x, shape, mode, stepRng(cfg.seed, epoch, batchIndex, 'augment'));
 }
 
 /** The configuration with `augment: auto` resolved for the data (what the run records and checkpoints hold). */
@@ -126,15 +133,18 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
     if (opts.stopAfterEpochs !== undefined && epochsThisCall >= opts.stopAfterEpochs) break;
     const t0 = performance.now();
     const sums = { ce: 0, jsd: 0, loss: 0, correct: 0, seen: 0, jsdSteps: 0 };
+    const energies: { in: number[]; out: number[] } = { in: [], out: [] };
     for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
       const tStep = performance.now();
       const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
       const r = trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
       sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
       if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
+      if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
       opts.onStep?.({
         epoch, batch: batch.batchIndex, batches: perEpoch, lr, ce: r.ce, jsd: r.jsd, loss: r.loss,
         accuracy: r.correct / batch.size, imagesPerSecond: batch.size / ((performance.now() - tStep) / 1000),
+        energyIn: r.energies ? mean(r.energies.in) : null, energyOut: r.energies ? mean(r.energies.out) : null,
       });
     }
     const record: EpochRecord = {
@@ -145,6 +155,7 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
       trainAccuracy: sums.correct / sums.seen,
       valAccuracy: validationAccuracy(s.model, data),
       seconds: (performance.now() - t0) / 1000,
+      energy: energySeparation(energies.in, energies.out, cfg.tpr),
     };
     s.history.push(record);
     if (opts.outDir) saveCheckpoint(opts.outDir, checkpointOf(s, epoch + 1));
@@ -168,7 +179,7 @@ export function createSession(cfg: TrainConfig, data: PreparedDataset, model = b
   const stages = stagesOf(cfg);
   // VOS brings its own w (initialised U(0,1) as in VOS) and logistic regression; ARES uses w = 1.
   const vos = cfg.method === 'vos'
-    ? { queues: createClassQueues(k, model.featureDim, cfg.vosQueue), params: createVosParams(k, new Rng(cfg.seed).fork(0x705)) }
+    ? { queues: createClassQueues(k, model.featureDim, cfg.vosQueue), params: createVosParams(k, Rng.stream(cfg.seed, 'vos/init')) }
     : null;
   const dis = cfg.method === 'ares' ? createDiscriminationParams(k, cfg.loss) : null;
   const trainable = frozen ? model.trainableVariables.filter((v) => !frozen.has(v)) : model.trainableVariables;
@@ -184,7 +195,14 @@ export function createSession(cfg: TrainConfig, data: PreparedDataset, model = b
   };
 }
 
-export interface StepResult { ce: number; jsd: number | null; loss: number; correct: number }
+export interface StepResult {
+  ce: number;
+  jsd: number | null;
+  loss: number;
+  correct: number;
+  /** Energies of the inliers [B] and virtual outliers [B'] when the step had an outlier loss, else null. */
+  energies: { in: Float32Array; out: Float32Array } | null;
+}
 
 /** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
 export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
@@ -197,10 +215,11 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   // CIFAR-standard crop + flip of the raw batch, before PixMix; labels kept.
   augmentRawBatch(cfg, data.shape, xRaw, epoch, batchIndex);
   // Escape (line 2): x* = PixMix(x, fractals); labels kept. x*: [B, H, W, C] in [0, 1]
-  const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, STAGE.escape), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
+  const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, 'escape'), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
   normalizeInPlace(xStar, c, data.normalization);
 
   let jsdValue: number | null = null;
+  let energies: StepResult['energies'] = null;
   let ceValue = 0;
   let correct = 0;
   const lossValue = tf.tidy(() => {
@@ -213,7 +232,7 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
       correct = countCorrect(logits, y);
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
-        const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.expansion);
+        const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');
         s.pool.add(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features));
       }
       if (s.vos) enqueueFeatures(s.vos.queues, features, y);
@@ -221,22 +240,28 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
 
       if (s.vos) {
         if (!vosLossActive(epoch, cfg.pretrainEpochs, s.vos.queues)) return ce;
-        const v = vosOutliers(s.vos.queues, stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation), { candidates: cfg.vosCandidates });
+        const v = vosOutliers(s.vos.queues, stepRng(cfg.seed, epoch, batchIndex, 'estimation'), { candidates: cfg.vosCandidates });
         s.lastOutliers = Float32Array.from(v.data);
-        const reg = vosUncertaintyLoss(logits, model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols])), s.vos.params);
+        const outlierLogits = model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols]));
+        const reg = vosUncertaintyLoss(logits, outlierLogits, s.vos.params);
         jsdValue = reg.dataSync()[0];
+        // VOS's own energy, with its learned weights: E = −log Σ_k w_k e^{f_k}.
+        const w = s.vos.params.energyWeights;
+        energies = { in: negated(negativeEnergy(logits, w)), out: negated(negativeEnergy(outlierLogits, w)) };
         return tf.add(ce, tf.mul(cfg.vosWeight, reg)) as tf.Scalar;
       }
 
       // Estimation (lines 7–8): v = the B least likely of M draws from N(μ̂, Σ̂) of X̃. v: [B, d]
-      const rng = stepRng(cfg.seed, epoch, batchIndex, STAGE.estimation);
-      const v = cfg.estimation ? estimateOutliers(s.pool!, b, rng, { candidates: cfg.candidates }).v : randomPoolOutliers(s.pool!, b, rng);
+      const rng = stepRng(cfg.seed, epoch, batchIndex, 'estimation');
+      const v = cfg.estimation
+        ? estimateOutliers(s.pool!, b, rng, { candidates: cfg.candidates, source: cfg.estimationSource, scale: cfg.estimationScale }).v : randomPoolOutliers(s.pool!, b, rng);
       s.lastOutliers = v;
 
       // Divergence (lines 9–10): energies E(x*) and E(v) with learnable w → Gaussians → JSD → loss.
       const outlierLogits = model.head(tf.tensor2d(v, [b, model.featureDim])); // [B, K]
       const dis = discriminationLoss(logits, outlierLogits, s.dis!, { loss: cfg.loss, form: cfg.divergence, beta: cfg.beta });
       jsdValue = dis.jsd.dataSync()[0];
+      energies = { in: Float32Array.from(dis.energyIn.dataSync()), out: Float32Array.from(dis.energyOut.dataSync()) };
       return tf.add(ce, dis.loss) as tf.Scalar;
     }, s.variables);
     s.sgd.step(s.variables.map((v) => grads[v.name]), lr);
@@ -245,7 +270,17 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   if (!Number.isFinite(lossValue)) {
     throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
   }
-  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct };
+  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct, energies };
+}
+
+function negated(t: tf.Tensor1D): Float32Array {
+  return Float32Array.from(t.dataSync(), (v) => -v);
+}
+
+function mean(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i];
+  return s / x.length;
 }
 
 function countCorrect(logits: tf.Tensor2D, y: Int32Array): number {

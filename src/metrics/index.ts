@@ -9,3 +9,5 @@ export { auroc, auprIn, auprOut, averagePrecision } from './auc.js';
 export { type RocPoint, rocCurve } from './roc.js';
 export { type OodMetrics, oodMetrics, accuracy, argmaxRows, type MeanStd, meanStd, formatMeanStd } from './summary.js';
 export { parseScores, readScoreFile } from './score-file.js';
+export { type EnergySeparation, energySeparation } from './energy-separation.js';
+export { type PairedDifference, pairedDifference, tQuantile975, verdict } from './paired.js';

@@ -1,4 +1,4 @@
-import { formatMeanStd, meanStd } from '../metrics/index.js';
+import { formatMeanStd, meanStd, pairedDifference, verdict, type PairedDifference } from '../metrics/index.js';
 import type { BenchmarkConfig, CellResult, TableName } from './benchmark.js';
 import type { MetricRow } from './run-folder.js';
 
@@ -55,6 +55,64 @@ function renderTable(rows: Row[], caption: string, root?: string): string {
   return lines.join('\n') + '\n';
 }
 
+/** Per-seed numbers of one entry's energy-score row in the main table: average FPR95 and AUROC over its test OOD sets, ID accuracy, and each set's FPR95. */
+export interface SeedNumbers { fpr: number; auroc: number; acc: number; perSet: Map<string, number> }
+
+export function seedNumbers(cells: CellResult[], label: string, score = 'energy'): Map<number, SeedNumbers> {
+  const out = new Map<number, SeedNumbers>();
+  for (const c of cells.filter((x) => x.label === label)) {
+    const rows = c.metrics.rows.filter((m) => m.score === score);
+    if (!rows.length) continue;
+    const avg = (k: 'fpr95' | 'auroc') => rows.reduce((s, m) => s + m[k], 0) / rows.length;
+    out.set(c.seed, { fpr: avg('fpr95'), auroc: avg('auroc'), acc: c.metrics.idAccuracy, perSet: new Map(rows.map((m) => [m.ood, m.fpr95])) });
+  }
+  return out;
+}
+
+const pick = (m: Map<number, SeedNumbers>, f: (s: SeedNumbers) => number | undefined) => {
+  const out = new Map<number, number>();
+  for (const [seed, s] of m) { const v = f(s); if (v !== undefined) out.set(seed, v); }
+  return out;
+};
+
+/** "−1.23 [−2.50, 0.04]" in points (×100), with ✓ where the CI shows the method better and ✗ where worse. */
+export function formatPaired(p: PairedDifference, higherIsBetter: boolean): string {
+  if (p.n === 0) return '–';
+  const f = (v: number) => (100 * v).toFixed(2).replace('-', '−');
+  if (p.n < 2) return `${f(p.mean)} (1 seed)`;
+  const v = verdict(p, higherIsBetter);
+  return `${f(p.mean)} [${f(p.lo)}, ${f(p.hi)}]${v === 'better' ? ' ✓' : v === 'worse' ? ' ✗' : ''}`;
+}
+
+/**
+ * Per main-table method (energy score), the per-seed paired difference to each reference entry:
+ * average FPR95 and AUROC over all test OOD sets (near ones included), ID accuracy, and the FPR95
+ * of each held-out-classes set, as mean [95% t-interval] in percentage points.
+ */
+export function renderPairedTable(c: BenchmarkConfig, cells: CellResult[]): string {
+  const refs = c.paired ?? [];
+  if (!refs.length) return '';
+  const labels = c.entries.filter((e) => (e.tables ?? ['main']).includes('main')).map((e) => e.label);
+  const near = [...new Set(cells.flatMap((x) => x.metrics.rows.map((m) => m.ood)).filter((o) => o.includes('held-out')))];
+  const parts: string[] = [];
+  for (const ref of refs) {
+    const base = seedNumbers(cells, ref);
+    const head = ['Method (energy) − ' + ref, 'Δ avg FPR95↓', 'Δ avg AUROC↑', 'Δ ID acc.', ...near.map((o) => `Δ ${o} FPR95↓`), 'pairs'];
+    const lines = [`**Paired differences to ${ref} (per seed, percentage points, mean [95% t-interval]; ✓/✗: the interval excludes 0 in the method's favour / against it)**`, '',
+      `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+    for (const label of labels.filter((l) => l !== ref)) {
+      const m = seedNumbers(cells, label);
+      if (!m.size) continue;
+      const d = (f: (s: SeedNumbers) => number | undefined) => pairedDifference(pick(m, f), pick(base, f));
+      const fpr = d((s) => s.fpr);
+      lines.push(`| ${[label, formatPaired(fpr, false), formatPaired(d((s) => s.auroc), true), formatPaired(d((s) => s.acc), true),
+        ...near.map((o) => formatPaired(d((s) => s.perSet.get(o)), false)), String(fpr.n)].join(' | ')} |`);
+    }
+    parts.push(lines.join('\n') + '\n');
+  }
+  return parts.join('\n');
+}
+
 export function renderTables(c: BenchmarkConfig, cells: CellResult[]): string {
   const d = c.defaults;
   const root = c.dataRoot;
@@ -63,6 +121,7 @@ export function renderTables(c: BenchmarkConfig, cells: CellResult[]): string {
   return [
     `# Benchmark: ${c.name}`, '', setup, '',
     renderTable(collect(cells, 'main', (x) => x.metrics.rows), 'Table 1 — OOD test sets', root),
+    renderPairedTable(c, cells),
     renderTable(collect(cells, 'main', (x) => x.metrics.validationRows), 'Validation OOD set (used to choose defaults; not a test result)', root),
     renderTable(collect(cells, 'stages', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 2 — stage ablations (energy score)', root),
     renderTable(collect(cells, 'loss', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 3 — discrimination-loss ablation (energy score)', root),

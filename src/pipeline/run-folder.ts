@@ -9,7 +9,7 @@ import { pixmixBatch } from '../ares/pixmix.js';
 import { writeRun } from '../run/folder.js';
 import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
 import type { FeatureGroup, MetricsRow, RunArtifacts, RunHistory, RunMetrics as RunMetricsFile } from '../run/types.js';
-import type { OodMetrics } from '../metrics/index.js';
+import type { EnergySeparation, OodMetrics } from '../metrics/index.js';
 import { Rng } from '../util/rng.js';
 import type { SetOutputs } from '../eval/evaluate.js';
 import type { TrainRunResult } from './train-run.js';
@@ -29,6 +29,8 @@ export interface RunMetrics extends RunMetricsFile {
   /** Validation OOD set(s): used for choosing defaults, never a test result. */
   validationRows: MetricsRow[];
   trainSeconds: number;
+  /** Per-epoch inlier vs virtual-outlier energies (epoch 1-based; null where the epoch had no outlier loss). */
+  energies?: { epoch: number; energy: EnergySeparation | null }[];
 }
 
 export const metricRow = (ood: string, score: string, m: OodMetrics): MetricsRow => ({
@@ -43,6 +45,7 @@ export function runMetrics(r: TrainRunResult): RunMetrics {
     rows: e.ood.map((o) => metricRow(o.ood, o.score, o.metrics)),
     validationRows: e.valOod.map((o) => metricRow(o.ood, o.score, o.metrics)),
     trainSeconds: r.seconds,
+    energies: r.trained.history.map((h) => ({ epoch: h.epoch + 1, energy: h.energy ?? null })),
   };
 }
 
@@ -60,13 +63,13 @@ export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
 
 const historyOf = (r: TrainRunResult): RunHistory => ({
   epochs: r.trained.history.map((h) => ({
-    epoch: h.epoch + 1, ce: h.ce, jsd: h.jsd, accuracy: h.trainAccuracy, valAccuracy: h.valAccuracy, seconds: h.seconds,
+    epoch: h.epoch + 1, ce: h.ce, jsd: h.jsd, accuracy: h.trainAccuracy, valAccuracy: h.valAccuracy, seconds: h.seconds, energy: h.energy ?? null,
   })),
 });
 
 /** At most `n` rows of a [rows, d] matrix, chosen with a fixed seed so reports are reproducible. */
 export function subsampleRows(data: Float32Array, rows: number, d: number, n: number, seed: number): { data: Float32Array; picked: Int32Array } {
-  const picked = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : new Rng(seed).permutation(rows).slice(0, n).sort();
+  const picked = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : Rng.stream(seed, 'report/subsample').permutation(rows).slice(0, n).sort();
   const out = new Float32Array(picked.length * d);
   picked.forEach((r, i) => out.set(data.subarray(r * d, (r + 1) * d), i * d));
   return { data: out, picked };
@@ -112,7 +115,7 @@ function sampleImages(r: TrainRunResult): RunArtifacts['samples'] {
   const per = shape[0] * shape[1] * shape[2];
   const n = Math.min(8, r.data.train.count, bank.count);
   const originals = r.data.train.images.slice(0, n * per);
-  const pixmix = pixmixBatch(originals, shape, bank, new Rng(r.config.seed).fork(0x5a3), { rounds: r.config.pixmixRounds, beta: r.config.pixmixBeta });
+  const pixmix = pixmixBatch(originals, shape, bank, Rng.stream(r.config.seed, 'report/pixmix-preview'), { rounds: r.config.pixmixRounds, beta: r.config.pixmixBeta });
   return { pixmix: { shape, images: pixmix }, fractals: { shape, images: bank.images.slice(0, n * per) } };
 }
 

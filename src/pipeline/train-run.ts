@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, valOodList, type TrainConfig } from '../methods/config.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
@@ -53,6 +53,10 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   oneOf(cfg.divergence, DIVERGENCE_FORMS, 'divergence');
   oneOf(cfg.loss, DISCRIMINATION_LOSSES, 'loss');
   oneOf(cfg.augment, AUGMENT_MODES, 'augment');
+  oneOf(cfg.estimationSource, ESTIMATION_SOURCES, 'estimation-source');
+  if (!(cfg.estimationScale > 0) || !Number.isFinite(cfg.estimationScale)) {
+    throw new AresError(`--estimation-scale must be a finite number > 0, got ${cfg.estimationScale}`, { exitCode: 2 });
+  }
   const positiveInt = (v: number, flag: string) => {
     if (!Number.isInteger(v) || v < 1) throw new AresError(`--${flag} must be a positive integer, got ${v}`, { exitCode: 2 });
   };
@@ -95,7 +99,7 @@ export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | '
 
 export async function prepareForConfig(cfg: DataConfig): Promise<PreparedDataset> {
   return prepareDataset({
-    id: cfg.id, ood: cfg.ood, valOod: cfg.valOod ? [cfg.valOod] : [], limit: cfg.limit,
+    id: cfg.id, ood: cfg.ood, valOod: valOodList(cfg.valOod), limit: cfg.limit,
     valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod,
   });
 }

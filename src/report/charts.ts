@@ -96,3 +96,35 @@ export function curveChart(id: string, title: string, series: { name: string; po
   const items = series.length > 1 ? legend(f, named, 'outside') : '';
   return svg(id, f, axes(f, 'epoch', yLabel) + body + items, title);
 }
+
+/**
+ * Inlier vs virtual-outlier energy per epoch: mean with a ± one-standard-deviation bar. The score
+ * is −E, so the detector needs the outliers (orange) ABOVE the inliers (blue). Epochs without an
+ * outlier loss are gaps.
+ */
+export function energyChart(id: string, epochs: { epoch: number; energy?: { inMean: number; inStd: number; outMean: number; outStd: number } | null }[]): string {
+  const groups = [
+    { name: 'inliers', color: KIND_COLORS.id, get: (g: NonNullable<(typeof epochs)[number]['energy']>) => [g.inMean, g.inStd] },
+    { name: 'virtual outliers', color: KIND_COLORS.virtual, get: (g: NonNullable<(typeof epochs)[number]['energy']>) => [g.outMean, g.outStd] },
+  ];
+  const withE = epochs.filter((e) => e.energy);
+  const ys = withE.flatMap((e) => groups.flatMap((gr) => { const [m, s] = gr.get(e.energy!); return [m - s, m + s]; }));
+  const lw = legendWidth(groups);
+  const f = frame(extent(epochs.map((e) => e.epoch), 0.05), extent(ys, 0.08), { width: 330 + lw, height: 240, margin: { top: 16, right: 16 + lw, bottom: 44, left: 56 } });
+  const body = groups.map((gr, gi) => {
+    const dx = (gi === 0 ? -1 : 1) * 3; // side by side, so the bars of one epoch do not hide each other
+    const runs: [number, number][][] = [[]];
+    const bars: string[] = [];
+    for (const e of epochs) {
+      if (!e.energy) { runs.push([]); continue; }
+      const [m, s] = gr.get(e.energy);
+      runs[runs.length - 1].push([e.epoch, m]);
+      const x = (sx(f, e.epoch) + dx).toFixed(1);
+      bars.push(`<line x1="${x}" x2="${x}" y1="${sy(f, m - s).toFixed(1)}" y2="${sy(f, m + s).toFixed(1)}" stroke="${gr.color}" stroke-width="1.5"/>`
+        + `<circle cx="${x}" cy="${sy(f, m).toFixed(1)}" r="2.5" fill="${gr.color}"/>`);
+    }
+    const dxData = dx * (f.x[1] - f.x[0]) / (f.width - f.margin.left - f.margin.right);
+    return runs.filter((r) => r.length).map((r) => polyline(f, r.map(([x, y]) => [x + dxData, y]), gr.color, `data-group="${esc(gr.name)}"`)).join('') + bars.join('');
+  }).join('');
+  return svg(id, f, axes(f, 'epoch', 'energy E (score is −E)') + body + legend(f, groups, 'outside'), 'Inlier vs virtual-outlier energy per epoch');
+}

@@ -2,7 +2,7 @@
  * buildReport(data): one self-contained HTML page (inline CSS and SVG, images as data URLs,
  * no script, nothing fetched), so it can be mailed, archived or opened offline.
  */
-import { curveChart, histogramChart, rocChart, scatterChart } from './charts.js';
+import { curveChart, energyChart, histogramChart, rocChart, scatterChart } from './charts.js';
 import { esc } from './svg.js';
 import { CHART_IDS, type ReportData } from './types.js';
 
@@ -53,9 +53,12 @@ function trainingCurves(d: ReportData): string {
   const series = (name: string, get: (e: (typeof ep)[number]) => number | null | undefined) => ({ name, points: ep.map((e) => [e.epoch, get(e) ?? null] as [number, number | null]) });
   const acc = [series('train', (e) => e.accuracy)];
   if (ep.some((e) => typeof e.valAccuracy === 'number')) acc.push(series('validation', (e) => e.valAccuracy));
+  const energy = ep.some((e) => e.energy)
+    ? `<figure>${energyChart(CHART_IDS.energy, ep)}<figcaption>Mean ± std of inlier and virtual-outlier energies per epoch; the score is −E, so outliers belong above inliers.</figcaption></figure>`
+    : '';
   return `<div class="row">${curveChart(CHART_IDS.ce, 'Cross-entropy per epoch', [series('CE', (e) => e.ce)], 'CE')}`
     + `${curveChart(CHART_IDS.jsd, 'JSD per epoch', [series('JSD', (e) => e.jsd)], 'JSD')}`
-    + `${curveChart(CHART_IDS.accuracy, 'Accuracy per epoch', acc, 'accuracy')}</div>`;
+    + `${curveChart(CHART_IDS.accuracy, 'Accuracy per epoch', acc, 'accuracy')}${energy}</div>`;
 }
 
 /** γ and the TPR in words: what the operating point does to in-distribution images. */

@@ -41,6 +41,7 @@ export const CHART_IDS = {
   umap: 'chart-umap',
   ce: 'chart-ce',
   jsd: 'chart-jsd',
+  energy: 'chart-energy',
   accuracy: 'chart-accuracy',
   pixmix: 'samples-pixmix',
   fractals: 'samples-fractals',

@@ -15,7 +15,7 @@ export interface EmbedOptions {
 
 /** Embeds the groups' feature rows in 2-D. Same (features, options) → same picture. */
 export function embedFeatures(dim: number, groups: FeatureGroup[], opts: EmbedOptions = {}): NonNullable<ReportData['umap']> {
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = Rng.stream(opts.seed ?? 0, 'report/umap');
   const nonEmpty = groups.filter((g) => g.features.length >= dim);
   if (!nonEmpty.length) throw new AresError('no features to embed');
   const share = Math.max(10, Math.floor((opts.maxPoints ?? 1200) / nonEmpty.length));

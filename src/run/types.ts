@@ -15,6 +15,8 @@
  */
 import type { DetectorSpec, ThresholdSpec } from './detector.js';
 
+import type { EnergySeparation } from '../metrics/energy-separation.js';
+
 export type RunConfig = Record<string, unknown>;
 
 /** threshold.json: the detector's threshold plus how it was obtained. */
@@ -59,6 +61,8 @@ export interface HistoryEpoch {
   valAccuracy?: number;
   lr?: number;
   seconds?: number;
+  /** Inlier vs virtual-outlier energies of the epoch (outlier phase of ares and vos), else null or absent. */
+  energy?: EnergySeparation | null;
 }
 
 export interface RunHistory {

@@ -2,6 +2,12 @@
  * Seeded pseudo-random numbers (sfc32). Every random choice in the project — shuffling, PixMix,
  * fractals, outlier sampling, weight init — draws from an Rng built from the run's seed, so a run is
  * reproducible. The state is four 32-bit words and can be saved in a checkpoint and restored.
+ *
+ * Each purpose gets its own stream: `Rng.stream(seed, 'train/shuffle', epoch)` hashes (seed,
+ * purpose, indices) into all 128 bits of the state. Numeric salts on one parent (the former
+ * `new Rng(seed).fork(k)` at every call site) let unrelated purposes whose k happened to coincide
+ * draw the identical stream — e.g. the gaussian test images, the epoch-1 shuffle and the first
+ * PixMix batch — so the salt must name the purpose, not just count.
  */
 export type RngState = [number, number, number, number];
 
@@ -30,6 +36,38 @@ export class Rng {
   }
 
   state(): RngState { return [this.a, this.b, this.c, this.d]; }
+
+  /**
+   * The stream of one purpose: four murmur3-style hash lanes over (seed, purpose, indices) give the
+   * 128-bit state, so two purposes share a stream only by a 128-bit hash collision. `purpose` is a
+   * name such as 'train/escape'; indices (non-negative integers < 2^53) pick e.g. the epoch and batch.
+   */
+  static stream(seed: number, purpose: string, ...indices: number[]): Rng {
+    const words: number[] = [seed >>> 0, Math.floor(seed / 4294967296) >>> 0, purpose.length];
+    for (let i = 0; i < purpose.length; i++) words.push(purpose.charCodeAt(i));
+    words.push(indices.length);
+    for (const k of indices) {
+      if (!Number.isInteger(k) || k < 0 || k > Number.MAX_SAFE_INTEGER) throw new RangeError(`Rng.stream index must be a non-negative safe integer, got ${k}`);
+      words.push(k >>> 0, Math.floor(k / 4294967296) >>> 0);
+    }
+    const lane = (laneSeed: number) => {
+      let h = laneSeed >>> 0;
+      for (const w of words) {
+        let k = Math.imul(w, 0xcc9e2d51);
+        k = (k << 15) | (k >>> 17);
+        h ^= Math.imul(k, 0x1b873593);
+        h = (h << 13) | (h >>> 19);
+        h = (Math.imul(h, 5) + 0xe6546b64) >>> 0;
+      }
+      h ^= words.length;
+      h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+      return (h ^ (h >>> 16)) >>> 0;
+    };
+    const r = new Rng([lane(0x243f6a88), lane(0x85a308d3), lane(0x13198a2e), lane(0x03707344)]);
+    for (let i = 0; i < 12; i++) r.nextUint32(); // sfc32's usual warm-up
+    return r;
+  }
 
   /** A child generator whose stream is independent of this one's future draws. */
   fork(salt: number): Rng {

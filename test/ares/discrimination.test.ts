@@ -75,10 +75,12 @@ describe('discrimination losses (paper Table 3)', () => {
     const p = createDiscriminationParams(3, 'jsd');
     const before = tf.memory().numTensors;
     const r = discriminationLoss(IN, OUT, p);
-    expect(tf.memory().numTensors).toBe(before + 4);
+    expect(tf.memory().numTensors).toBe(before + 6);
     expect(num(r.meanEnergyIn)).toBeCloseTo(energies(IN).reduce((a, b) => a + b) / 3, 5);
     expect(num(r.meanEnergyOut)).toBeCloseTo(energies(OUT).reduce((a, b) => a + b) / 4, 5);
-    tf.dispose([r.loss, r.jsd, r.meanEnergyIn, r.meanEnergyOut]);
+    Array.from(r.energyIn.dataSync()).forEach((e, i) => expect(e).toBeCloseTo(energies(IN)[i], 5));
+    Array.from(r.energyOut.dataSync()).forEach((e, i) => expect(e).toBeCloseTo(energies(OUT)[i], 5));
+    tf.dispose([r.loss, r.jsd, r.meanEnergyIn, r.meanEnergyOut, r.energyIn, r.energyOut]);
     disposeDiscriminationParams(p);
   });
 

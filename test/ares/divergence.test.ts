@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_DIVERGENCE, createEnergyWeights, divergenceLoss, energy, gaussianJsd, gaussianJsdValue,
+  DEFAULT_DIVERGENCE, MOMENT_MATCHED_FORMS, createEnergyWeights, divergenceLoss, divergenceTerm, energy, gaussianJsd, gaussianJsdValue,
 } from '../../src/ares/divergence.js';
 import { DIVERGENCE_FORMS, type DivergenceForm } from '../../src/methods/config.js';
 
@@ -108,8 +108,7 @@ describe('divergence loss forms', () => {
     const w = createEnergyWeights(3);
     const li = tf.variable(tf.tensor2d(inLogits)), lo = tf.variable(tf.tensor2d(outLogits));
     const { value, grads } = tf.variableGrads(() => {
-      const jsd = gaussianJsd(energy(li as unknown as tf.Tensor2D, w), energy(lo as unknown as tf.Tensor2D, w));
-      return divergenceLoss(jsd, { form });
+      return divergenceTerm(energy(li as unknown as tf.Tensor2D, w), energy(lo as unknown as tf.Tensor2D, w), { form });
     }, [w, li, lo]);
     const out = {
       value: num(value),
@@ -123,8 +122,8 @@ describe('divergence loss forms', () => {
   const IN = [[3, 0, -1], [2.5, 0.2, 0], [1, 1, 4], [0, 3.5, 0.5]];
   const OUT = [[0.3, 0.1, 0.2], [0.1, 0.5, -0.2], [0.9, 0.4, 0.1], [-0.3, 0.2, 0.6]];
 
-  it('reciprocal and linear send a non-zero gradient into w and both inputs; detached sends none', () => {
-    for (const form of ['reciprocal', 'linear'] as const) {
+  it('every form but detached sends a non-zero gradient into w and both inputs; detached sends none', () => {
+    for (const form of DIVERGENCE_FORMS.filter((f) => f !== 'detached')) {
       const g = gradsFor(form, IN, OUT);
       for (const part of [g.gw, g.gIn, g.gOut]) {
         expect(part.every(Number.isFinite)).toBe(true);
@@ -143,7 +142,7 @@ describe('divergence loss forms', () => {
     expect(num(divergenceLoss(tf.scalar(0), { form: 'reciprocal', beta: 1, eps: 1e-6, clip: 5 }))).toBe(5);
     // Rounding below zero and non-finite JSD values are neutralised.
     expect(num(divergenceLoss(tf.scalar(-1e-9), { form: 'reciprocal', beta: 0.1, eps: 0.01 }))).toBeCloseTo(10, 4);
-    for (const form of DIVERGENCE_FORMS) {
+    for (const form of MOMENT_MATCHED_FORMS) {
       expect(Number.isFinite(num(divergenceLoss(tf.scalar(NaN), { form })))).toBe(true);
       expect(Number.isFinite(num(divergenceLoss(tf.scalar(Infinity), { form })))).toBe(true);
     }
@@ -165,5 +164,6 @@ describe('divergence loss forms', () => {
     expect(() => divergenceLoss(j, { form: 'square' as DivergenceForm })).toThrow(/unknown divergence form "square"/);
     expect(() => divergenceLoss(j, { eps: 0 })).toThrow(/eps must be > 0/);
     expect(() => divergenceLoss(j, { beta: -1 })).toThrow(/beta/);
+    expect(() => divergenceLoss(j, { form: 'jsd' })).toThrow(/needs the energies/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FeaturePool } from '../../src/ares/expansion.js';
 import {
-  cholesky, estimateOutliers, fitGaussian, randomPoolOutliers, sampleVirtualOutliers,
+  cholesky, estimateOutliers, fitGaussian, leastLikelyPoolInstances, mahalanobis2, randomPoolOutliers, sampleVirtualOutliers,
 } from '../../src/ares/estimation.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -156,5 +156,36 @@ describe('Estimation stage', () => {
     rows.forEach((r, k) => expect(v[2 * k + 1]).toBe(r));
     expect(new Set(rows).size).toBe(20);
     expect(rows.every((r) => Number.isInteger(r) && r >= 0 && r < 50)).toBe(true);
+  });
+
+  it('scale τ draws from N(μ, τ²Σ): radii grow by τ, and likelihoods are reported under N(μ, Σ)', () => {
+    const g = fitGaussian(MU, SIGMA);
+    const base = sampleVirtualOutliers(g, 16, new Rng(4), 1000, 1);
+    const wide = sampleVirtualOutliers(g, 16, new Rng(4), 1000, 2);
+    for (let k = 0; k < 16; k++) {
+      expect(wide.radius[k]).toBeCloseTo(2 * base.radius[k], 9);
+      // The vector really lies at that radius: an independent solve of Σ y = x − μ.
+      const x = wide.v.subarray(k * D, (k + 1) * D);
+      const reg = SIGMA.map((v, i) => v + (i % 4 === 0 ? 1e-4 : 0));
+      expect(logPdf(x, MU, reg)).toBeCloseTo(wide.logLik[k], 3);
+      expect(Math.sqrt(mahalanobis2(g, x))).toBeCloseTo(wide.radius[k], 4);
+    }
+    expect(() => sampleVirtualOutliers(g, 4, new Rng(1), 10, 0)).toThrow(/scale/);
+  });
+
+  it('the pool source keeps the least likely pool instances themselves, farthest first', () => {
+    const pool = new FeaturePool(D, 500);
+    pool.add(drawKnown(400, new Rng(8)));
+    const { mean, cov } = pool.moments();
+    const g = fitGaussian(mean, cov);
+    const out = leastLikelyPoolInstances(pool, g, 10);
+    const r = Array.from({ length: pool.size }, (_, i) => Math.sqrt(mahalanobis2(g, pool.vector(i)))).sort((a, b) => b - a);
+    expect(Array.from(out.radius)).toEqual(r.slice(0, 10).map((v) => expect.closeTo(v, 9)));
+    // Each returned vector is a pool row.
+    const rows = new Set(Array.from({ length: pool.size }, (_, i) => Array.from(pool.vector(i)).join(',')));
+    for (let k = 0; k < 10; k++) expect(rows.has(Array.from(out.v.subarray(k * D, (k + 1) * D)).join(','))).toBe(true);
+    const viaEstimate = estimateOutliers(pool, 10, new Rng(0), { source: 'pool' });
+    expect(Array.from(viaEstimate.v)).toEqual(Array.from(out.v));
+    expect(() => estimateOutliers(pool, 10, new Rng(0), { source: 'bogus' as 'pool' })).toThrow(/unknown estimation source/);
   });
 });

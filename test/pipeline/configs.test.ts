@@ -1,0 +1,44 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cellConfig, readBenchmarkConfig } from '../../src/pipeline/benchmark.js';
+import { DIVERGENCE_FORMS, VALIDATION_OOD_SETS, valOodList } from '../../src/methods/config.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const read = (name: string) => readBenchmarkConfig(join(root, 'configs', `${name}.json`));
+const cells = (name: string) => { const c = read(name); return c.entries.flatMap((e) => e.seeds.map((s) => ({ e, cfg: cellConfig(c, e, s) }))); };
+
+describe('shipped experiment configs', () => {
+  it('validation grids compute no test number and use the protocol\'s validation sets', () => {
+    for (const name of ['validation-forms', 'validation-options']) {
+      for (const { cfg } of cells(name)) {
+        expect(cfg.ood).toEqual([]);
+        expect(cfg.idClasses).toBeUndefined();
+        expect(valOodList(cfg.valOod)).toEqual([...VALIDATION_OOD_SETS]);
+      }
+    }
+    const forms = new Set(cells('validation-forms').filter(({ cfg }) => cfg.method === 'ares' && cfg.loss === 'jsd').map(({ cfg }) => cfg.divergence));
+    expect([...forms].sort()).toEqual([...DIVERGENCE_FORMS].sort());
+  });
+
+  it('the verdict has 5 seeds for CE, VOS, PixMix-only and every form, 3 for ablations, and paired references', () => {
+    const c = read('verdict');
+    expect(c.paired).toEqual(['PixMix-only', 'CE']);
+    for (const e of c.entries) {
+      const main = (e.tables ?? ['main']).includes('main');
+      expect(e.seeds.length, e.label).toBe(main ? 5 : 3);
+    }
+    const forms = new Set(cells('verdict').filter(({ e }) => (e.tables ?? ['main']).includes('main') && e.method === 'ares' && !e.loss).map(({ cfg }) => cfg.divergence));
+    expect([...forms].sort()).toEqual([...DIVERGENCE_FORMS].sort());
+  });
+
+  it('near-OOD configs keep classes 0-5 (6-9 become an OOD set) at the benchmark budget', () => {
+    const bench = read('benchmark').defaults;
+    for (const [name, id] of [['verdict-near-fashion-mnist', 'fashion-mnist'], ['verdict-near-mnist', 'mnist']]) {
+      for (const { cfg } of cells(name)) {
+        expect(cfg.id).toBe(id);
+        expect(cfg.idClasses).toEqual([0, 1, 2, 3, 4, 5]);
+        expect([cfg.limit, cfg.epochs, cfg.pretrainEpochs, cfg.model]).toEqual([bench.limit, bench.epochs, bench.pretrainEpochs, bench.model]);
+      }
+    }
+  });
+});

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { pairedDifference, tQuantile975, verdict } from '../../src/metrics/paired.js';
+import { formatPaired, renderPairedTable, renderTables } from '../../src/pipeline/benchmark-tables.js';
+import type { BenchmarkConfig, CellResult } from '../../src/pipeline/benchmark.js';
+import type { RunMetrics } from '../../src/pipeline/run-folder.js';
+
+const seeds = (xs: number[]) => new Map(xs.map((v, i) => [i, v]));
+
+describe('paired differences with a 95% t-interval', () => {
+  it('t quantiles: the table and the large-df approximation', () => {
+    expect(tQuantile975(1)).toBeCloseTo(12.7062, 4);
+    expect(tQuantile975(4)).toBeCloseTo(2.7764, 4);
+    expect(tQuantile975(30)).toBeCloseTo(2.0423, 4);
+    expect(tQuantile975(40)).toBeCloseTo(2.0211, 3);
+    expect(tQuantile975(120)).toBeCloseTo(1.9799, 3);
+    expect(() => tQuantile975(0)).toThrow(RangeError);
+  });
+
+  it('pairs by seed: mean ± t·sd/√n of the differences, over the seeds both sides have', () => {
+    // d = [−2, −1, −3, −2, −2] (seed 5 of `a` has no partner): mean −2, sd √0.5, t_{0.975,4} = 2.776445.
+    const a = new Map([[0, 10], [1, 12], [2, 9], [3, 11], [4, 10], [5, 99]]);
+    const b = seeds([12, 13, 12, 13, 12]);
+    const p = pairedDifference(a, b);
+    const half = 2.776445 * Math.sqrt(0.5) / Math.sqrt(5);
+    expect(p.n).toBe(5);
+    expect(p.mean).toBeCloseTo(-2, 12);
+    expect(p.lo).toBeCloseTo(-2 - half, 6);
+    expect(p.hi).toBeCloseTo(-2 + half, 6);
+    expect(verdict(p, false)).toBe('better'); // lower FPR, interval below 0
+    expect(verdict(p, true)).toBe('worse');
+  });
+
+  it('claims nothing when the interval covers 0 or there is one pair', () => {
+    const p = pairedDifference(seeds([1, 3, 2]), seeds([2, 2, 2])); // d = −1, 1, 0
+    expect(p.lo).toBeLessThan(0);
+    expect(p.hi).toBeGreaterThan(0);
+    expect(verdict(p, false)).toBe('no difference shown');
+    const one = pairedDifference(seeds([1]), seeds([2]));
+    expect(one.n).toBe(1);
+    expect(verdict(one, false)).toBe('no difference shown');
+    expect(formatPaired(one, false)).toBe('−100.00 (1 seed)');
+  });
+});
+
+function cell(label: string, seed: number, fpr: Record<string, number>, acc: number): CellResult {
+  const rows = Object.entries(fpr).map(([ood, f]) => ({ ood, score: 'energy', fpr95: f, auroc: 1 - f / 2, aupr_in: 0, aupr_out: 0 }));
+  const metrics = { method: 'x', model: 'cnn', seed, backend: 'cpu', idAccuracy: acc, tpr: 0.95, thresholds: {}, rows, validationRows: [], trainSeconds: 1 } as unknown as RunMetrics;
+  return { label, tables: ['main'], seed, dir: '', metrics, seconds: 1, cached: false };
+}
+
+describe('paired-difference table', () => {
+  const config: BenchmarkConfig = {
+    name: 't', defaults: { id: 'fashion-mnist' }, scores: ['energy'], paired: ['Base'],
+    entries: [{ label: 'Base', seeds: [0, 1, 2] }, { label: 'Better', seeds: [0, 1, 2] }, { label: 'Same', seeds: [0, 1, 2] }],
+  };
+  const near = 'fashion-mnist:held-out classes 6,7,8,9';
+  const base = [0.2, 0.3, 0.25], nearBase = [0.5, 0.6, 0.55];
+  const cells = [
+    ...base.map((f, s) => cell('Base', s, { mnist: f, [near]: nearBase[s] }, 0.9)),
+    // Better: 0.10 lower far FPR every seed, near FPR ±: the average is 0.05 lower.
+    ...base.map((f, s) => cell('Better', s, { mnist: f - 0.1, [near]: nearBase[s] + [0.01, -0.01, 0][s] }, 0.9 - 0.01 * s)),
+    ...base.map((f, s) => cell('Same', s, { mnist: f + [0.05, -0.05, 0][s], [near]: nearBase[s] }, 0.9)),
+  ];
+
+  it('a row per method, the average over all test sets (near included) and the held-out set on its own', () => {
+    const md = renderPairedTable(config, cells);
+    const lines = md.split('\n');
+    expect(lines[0]).toContain('Paired differences to Base');
+    expect(lines[2]).toContain(`Δ ${near} FPR95↓`);
+    const better = lines.find((l) => l.startsWith('| Better'))!.split(' | ');
+    // avg FPR: d = [−0.045, −0.055, −0.05] → mean −5.00 points, sd 0.5 points: CI −5 ± 4.303·0.5/√3.
+    const half = (4.302653 * 0.005 / Math.sqrt(3)) * 100;
+    expect(better[1]).toBe(`−5.00 [${(-5 - half).toFixed(2).replace('-', '−')}, ${(-5 + half).toFixed(2).replace('-', '−')}] ✓`);
+    expect(better[3]).toMatch(/^−1\.00 \[−3\.48, 1\.48\]$/); // accuracy: d = 0, −1, −2 points
+    expect(better[4]).not.toMatch(/[✓✗]/);
+    const same = lines.find((l) => l.startsWith('| Same'))!;
+    expect(same).not.toMatch(/[✓✗]/);
+    expect(md).not.toMatch(/^\| Base/m);
+  });
+
+  it('is part of the rendered tables only when the config asks for it', () => {
+    expect(renderTables(config, cells)).toContain('Paired differences to Base');
+    expect(renderTables({ ...config, paired: undefined }, cells)).not.toContain('Paired differences');
+  });
+});
