@@ -4,6 +4,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { checkBatchFits, heapMeter, HEAP_OVERHEAD, measureStepMemory, preflightBatches, stepBytes, wasmHeapLimit } from '../../src/engine/heap.js';
 import { ceBenchStep } from '../../src/bench/ce-step.js';
 import { AresError } from '../../src/errors.js';
+import { resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
 
 // The wasm heap meter, the step-memory estimate it feeds, and the pre-flight check that turns a
 // batch too large for wasm memory into one clear error before any training step.
@@ -73,5 +74,22 @@ describe('wasm memory pre-flight', () => {
     expect(j.peak_bytes).toBeGreaterThan(0);
     expect(j.peak_bytes).toBeLessThan(48 * 2 ** 20);
     expect(j.heap_bytes).toBeGreaterThanOrEqual(j.peak_bytes);
+  });
+});
+
+describe('training memory pre-flight', () => {
+  it('stops ares train before its first step when the batch cannot fit', async () => {
+    const saved = process.env.ARES_WASM_HEAP_LIMIT;
+    process.env.ARES_WASM_HEAP_LIMIT = '24M';
+    let steps = 0;
+    try {
+      const cfg = resolveConfig({ id: 'mnist', idClasses: [0, 1, 2], ood: ['gaussian'], model: 'cnn', method: 'ce',
+        limit: 600, epochs: 1, pretrainEpochs: 0, batchSize: 128, seed: 1 });
+      await expect(trainRun(cfg, { onStep: () => { steps++; } }))
+        .rejects.toThrow(/^cnn \(28×28×1 input\) at batch 128 needs about [\d.]+ GiB of wasm memory, more than the 0\.02 GiB the wasm backend can address; the largest batch that fits is \d+$/);
+      expect(steps).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.ARES_WASM_HEAP_LIMIT; else process.env.ARES_WASM_HEAP_LIMIT = saved;
+    }
   });
 });
