@@ -105,14 +105,15 @@ export function checkBatchFits(what: string, batch: number, m: StepMemory, limit
 }
 
 /**
- * The two batches a pre-flight for `batch` measures: a quarter and a half of it. The step's
- * peak is the largest of several sums that each grow linearly with the batch (fixed scratch wins
- * at small batches, activations at large ones: the reference CNN's peak grows 0.38 MB per image
- * from 12 to 24 images, 0.68 from 24 to 48, 0.70 from 48 to 96), so the line is fitted where
- * activations dominate; the two cost about one and a half steps (each runs twice).
+ * The two batches a pre-flight for `batch` measures: a quarter and a half of it, at most 32 and
+ * 64. The step's peak is the largest of several sums that each grow linearly with the batch
+ * (fixed scratch wins at small batches, activations at large ones: the reference CNN's peak grows
+ * 0.38 MB per image from 12 to 24 images, 0.68 from 24 to 48, 0.70 from 48 to 96), so the line is
+ * fitted where activations dominate; the cap keeps the measurement itself small enough to fit
+ * when the full batch does not, and its cost at most one and a half steps of batch 128.
  */
 export function preflightBatches(batch: number): [number, number] {
-  return [Math.max(2, batch >> 2), Math.max(4, batch >> 1)];
+  return [Math.max(2, Math.min(32, batch >> 2)), Math.max(4, Math.min(64, batch >> 1))];
 }
 
 export interface MeasuredStep { step(): unknown; dispose(): void }

@@ -108,7 +108,7 @@ export function patchFusedConv2d(): void {
   };
 }
 
-interface SymbolicLike { id: number }
+interface SymbolicLike { id: number; sourceLayer?: { stateful?: boolean } }
 interface GraphNode {
   outboundLayer: {
     apply(x: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[];
@@ -175,7 +175,8 @@ function runGraph(model: ContainerLike, inputs: tf.Tensor[], kwargs: Record<stri
     for (const s of node.inputTensors) {
       const left = readers.get(s.id)! - 1;
       readers.set(s.id, left);
-      if (left > 0 || pinned.has(s.id)) continue;
+      // Stateful layers may hand their outputs on to the next call (tfjs-layers keeps them too).
+      if (left > 0 || pinned.has(s.id) || s.sourceLayer?.stateful === true) continue;
       const t = values.get(s.id)!;
       values.delete(s.id);
       const n = holders.get(t)! - 1;

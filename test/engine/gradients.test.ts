@@ -65,4 +65,25 @@ describe('frugal backward pass', () => {
     Array.from(d2.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 4));
     tf.dispose([x, d2]);
   });
+
+  it('runs a model forward freeing each layer output after its last reader, with the values tfjs computes', () => {
+    const net = buildModel('wrn40-2', [32, 32, 3], 10, 2);
+    const x = tf.tensor4d(randn(new Rng(9), 8 * 32 * 32 * 3), [8, 32, 32, 3]);
+    try {
+      const meter = heapMeter()!;
+      const before = tf.memory().numTensors;
+      const base = meter.live;
+      meter.resetPeak();
+      const logits = tf.tidy(() => net.apply(x, true).logits);
+      // The largest activation is 8 × 32 × 32 × 32 floats = 1 MiB; keeping every layer output
+      // (tfjs-layers in training mode) holds about 60 of them.
+      expect(meter.peak - base).toBeLessThan(12 * 2 ** 20);
+      logits.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      // Inference through the patched call against tfjs-layers' own executor (predict).
+      const mine = tf.tidy(() => net.apply(x, false).logits.dataSync());
+      const theirs = tf.tidy(() => (net.layersModel.predict(x) as tf.Tensor[])[0].dataSync());
+      expect(Array.from(mine)).toEqual(Array.from(theirs));
+    } finally { x.dispose(); net.layersModel.dispose(); }
+  });
 });

@@ -42,6 +42,7 @@ describe('wasm memory pre-flight', () => {
   it('predicts the peak of a larger batch from a quarter and a half of it (reference CNN, within 15%)', async () => {
     const make = (batch: number) => ceBenchStep('cnn')({ batch, seed: 0 });
     expect(preflightBatches(96)).toEqual([24, 48]);
+    expect(preflightBatches(1024)).toEqual([32, 64]);
     const m = await measureStepMemory(make, preflightBatches(96));
     expect(m.perImageBytes).toBeGreaterThan(0);
     const meter = heapMeter()!;
