@@ -26,13 +26,13 @@ export { train as trainModel, type TrainedModel, type EpochRecord, type StepStat
 export { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } from './pipeline/train-run.js';
 
 // Evaluation, metrics, scores
-export { evaluate, forwardSet, SCORE_NAMES, type ScoreName, type EvaluationResult } from './eval/evaluate.js';
+export { evaluate, forwardSet, detectorWithScore, SCORE_NAMES, type ScoreName, type EvaluationResult } from './eval/evaluate.js';
 export * as metrics from './metrics/index.js';
 export * as detectors from './scores/index.js';
 
 // Runs, deployment, reports
 export { loadRun, type LoadedRun } from './pipeline/load-run.js';
-export { loadDetector, createDetector, exportBundle, UNKNOWN, type Detector, type Prediction } from './export/index.js';
+export { loadDetector, createDetector, exportBundle, serveBundle, UNKNOWN, type Detector, type Prediction } from './export/index.js';
 export { readRun, writeRun, predictFiles, type RunFolder, type DetectorSpec } from './run/index.js';
 export { writeReport, buildReport, type ReportData } from './report/index.js';
 

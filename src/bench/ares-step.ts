@@ -8,13 +8,13 @@ import type { BenchStep, BenchStepOptions } from './registry.js';
 
 /**
  * The full ARES training step as train.ts runs it in its outlier phase: PixMix of the host batch
- * (Escape), forward, feature mixup into the pool (Expansion), Gaussian fit and 10,000 candidates
+ * (Escape, after the crop + flip training applies to this shape), forward, feature mixup into the pool (Expansion), Gaussian fit and 10,000 candidates
  * (Estimation), energies and JSD (Divergence), backward and update. Fixed random pixels and labels,
  * as the CE step uses, so the two are timed on the same work.
  */
 export function aresBenchStep(model: string) {
   return ({ batch, seed }: BenchStepOptions): BenchStep => {
-    const { shape, classes } = BENCH_INPUT[model];
+    const { shape, classes, augment } = BENCH_INPUT[model];
     const rng = new Rng(seed);
     const n = batch * shape[0] * shape[1] * shape[2];
     const pixels = Float32Array.from({ length: n }, () => rng.uniform());
@@ -24,7 +24,7 @@ export function aresBenchStep(model: string) {
       train: set, val: set, test: set, ood: [], valOod: [], classNames: set.classNames!, shape,
       normalization: { mean: Array(shape[2]).fill(0.5), std: Array(shape[2]).fill(0.25) },
     };
-    const cfg = resolveConfig({ id: 'bench', model: model as never, method: 'ares', batchSize: batch, seed, epochs: 2, pretrainEpochs: 1 });
+    const cfg = resolveConfig({ id: 'bench', model: model as never, method: 'ares', batchSize: batch, seed, epochs: 2, pretrainEpochs: 1, augment });
     const session = createSession(cfg, data);
     let step = 0;
     return {

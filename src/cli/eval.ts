@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { initEngine } from '../engine/backend.js';
-import { evaluate, type ScoreName } from '../eval/evaluate.js';
+import { InvalidArgumentError } from 'commander';
+import { detectorWithScore, evaluate, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
+import { writeRun } from '../run/folder.js';
 import { loadRun } from '../pipeline/load-run.js';
 import { prepareForConfig } from '../pipeline/train-run.js';
 import { metricRow, type RunMetrics } from '../pipeline/run-folder.js';
@@ -11,20 +13,32 @@ export function register(program: Command): void {
     .description('evaluate a trained run on OOD sets with one or more scores (one forward pass serves all but ODIN)')
     .requiredOption('--run <dir>', 'run folder written by `ares train`')
     .option('--ood <source...>', 'OOD sets (default: the run\'s own)')
-    .option('--score <names>', 'energy, msp, odin, mahalanobis (comma-separated) or all', parseScores, ['energy'] as ScoreName[])
+    .option('--score <names>', `${SCORE_NAMES.join(', ')} (comma-separated) or all`, parseScores, ['energy'] as ScoreName[])
+    .option('--detector <name>', 'also store this score (fitted on the run\'s ID training data, γ on its ID validation data) as the run\'s detector.json, which predict and export use', parseDetectorName)
     .option('--json', 'print the metrics as JSON')
     .action(async (o) => {
       const engine = await initEngine();
       const run = await loadRun(o.run);
       const cfg = { ...run.config, ood: o.ood ?? run.config.ood };
       const data = await prepareForConfig(cfg);
-      const energyWeights = run.detector.score.name === 'energy' && run.detector.score.weights ? Float32Array.from(run.detector.score.weights) : null;
-      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores: o.score, energyWeights, tpr: run.detector.threshold.tpr });
+      // Learned w_k (ares, vos) are in the energy score, or kept beside another stored score.
+      const w = run.detector.score.name === 'energy' ? run.detector.score.weights : run.detector.energyWeights;
+      const energyWeights = w ? Float32Array.from(w) : null;
+      const scores: ScoreName[] = o.detector && !o.score.includes(o.detector) ? [...o.score, o.detector] : o.score;
+      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr });
+      if (o.detector) await writeRun(o.run, { detector: detectorWithScore(run.detector, e, o.detector, energyWeights), thresholdCount: data.val.count });
       const row = (x: (typeof e.ood)[number]) => metricRow(x.ood, x.score, x.metrics);
       const metrics: RunMetrics = {
         method: cfg.method, model: cfg.model, seed: cfg.seed, backend: engine.backend, idAccuracy: e.accuracy, tpr: e.tpr,
         thresholds: e.thresholds, rows: e.ood.map(row), validationRows: e.valOod.map(row), trainSeconds: 0,
       };
       process.stdout.write(o.json ? JSON.stringify(metrics) + '\n' : formatMetricsTable(metrics) + '\n');
+      if (o.detector && !o.json) process.stdout.write(`detector.json now uses ${o.detector} (γ = ${e.thresholds[o.detector].toPrecision(6)} at TPR ${e.tpr} on ID validation data)\n`);
     });
+}
+
+function parseDetectorName(v: string): ScoreName {
+  if (v === 'odin') throw new InvalidArgumentError('odin cannot be stored as the detector (it needs gradients at prediction time)');
+  if (!(SCORE_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown score "${v}"; choose from ${SCORE_NAMES.filter((n) => n !== 'odin').join(', ')}`);
+  return v as ScoreName;
 }

@@ -5,7 +5,7 @@ import { AresError } from '../errors.js';
  * Each command lives in its own file under src/cli/ and exports `register(program)`.
  * Commands parse arguments and call the library; nothing a library user needs lives here.
  */
-const COMMANDS = ['data', 'train', 'eval', 'metrics', 'benchmark', 'bench', 'predict', 'export', 'report', 'demo'];
+const COMMANDS = ['data', 'train', 'eval', 'metrics', 'benchmark', 'bench', 'predict', 'export', 'serve', 'report', 'demo'];
 
 /**
  * Only the invoked command's module is loaded (faster start, and one command's heavy imports cannot

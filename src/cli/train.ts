@@ -2,9 +2,11 @@ import { Command, Option } from 'commander';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
+import { AUGMENT_MODES } from '../data/augment.js';
 import { resolveConfig, trainRun, type TrainRunResult } from '../pipeline/train-run.js';
 import { runMetrics } from '../pipeline/run-folder.js';
 import { AresError } from '../errors.js';
+import type { Lock } from '../util/lock.js';
 import { createProgress } from './progress.js';
 import { formatMetricsTable, int, list, num, parseScores } from './options.js';
 
@@ -22,6 +24,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'use at most n training images', int)
     .option('--id-classes <list>', 'keep only these ID classes, e.g. 0,1,2,3,4,5 (the others become an OOD set)', list)
     .option('--batch-size <n>', 'batch size', int, DEFAULT_CONFIG.batchSize)
+    .addOption(new Option('--augment <mode>', 'augmentation of training batches: pad-4 random crop + horizontal flip, or none; auto = crop-flip for RGB images of 32×32 and larger, none for grey or smaller (the run records what auto became)').choices(AUGMENT_MODES).default(DEFAULT_CONFIG.augment))
     .option('--lr <x>', 'initial learning rate (cosine decay per step)', num, DEFAULT_CONFIG.lr)
     .addOption(new Option('--divergence <form>', 'how the JSD enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
     .addOption(new Option('--loss <l>', 'discrimination loss (paper Table 3)').choices(DISCRIMINATION_LOSSES).default(DEFAULT_CONFIG.loss))
@@ -36,7 +39,7 @@ export function register(program: Command): void {
     .action(async (o) => {
       const cfg = resolveConfig({
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
-        pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize,
+        pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment,
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation,
       } satisfies Partial<TrainConfig> & { id: string });
@@ -48,11 +51,11 @@ export function register(program: Command): void {
 }
 
 /** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
-export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false): Promise<TrainRunResult> {
+export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false, lock?: Lock): Promise<TrainRunResult> {
   const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
   try {
     return await trainRun(cfg, {
-      out, resume, scores,
+      out, resume, scores, lock,
       onPhase: (p) => progress.phase(p),
       onStep: (s) => progress.step(s),
       onEpoch: (e) => progress.epoch(e),

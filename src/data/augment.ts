@@ -32,3 +32,24 @@ export function randomCropFlip(x: Float32Array, shape: Shape, rng: Rng, opts: { 
     img.set(tmp);
   }
 }
+
+/** Training-time augmentation of the raw batch: CIFAR-standard crop + flip, or none; `auto` picks by the data shape. */
+export type AugmentMode = 'crop-flip' | 'none';
+export const AUGMENT_MODES = ['auto', 'crop-flip', 'none'] as const;
+export type AugmentSetting = (typeof AUGMENT_MODES)[number];
+
+/**
+ * What `auto` means for a data shape: crop + flip for colour images of 32×32 and larger (the CIFAR
+ * recipe every compared method trains with), none for grey or smaller images — digits and
+ * Fashion-MNIST are not flip-invariant and their reference recipe has no augmentation.
+ */
+export function resolveAugment(setting: AugmentSetting | undefined, shape: Shape): AugmentMode {
+  if (setting === 'crop-flip' || setting === 'none') return setting;
+  const [h, w, c] = shape;
+  return c === 3 && h >= 32 && w >= 32 ? 'crop-flip' : 'none';
+}
+
+/** Applies `mode` to a batch in place, drawing only from `rng` (so the caller decides the stream). */
+export function augmentBatch(x: Float32Array, shape: Shape, mode: AugmentMode, rng: Rng): void {
+  if (mode === 'crop-flip') randomCropFlip(x, shape, rng);
+}

@@ -8,12 +8,13 @@ import { AresError } from '../errors.js';
 import { batches } from '../data/batches.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
-import { energy, mahalanobis, msp, odin, type Matrix } from '../scores/index.js';
+import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type Detector, type FittedScoreSpec, type LabelledOutputsIn, type Matrix, type OutputsIn } from '../scores/index.js';
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
+import type { DetectorSpec } from '../run/detector.js';
 
-export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis';
-export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis'];
+export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
+export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds'];
 
 /** Logits and features of every image of a set, row-major. */
 export interface SetOutputs {
@@ -57,6 +58,8 @@ export interface EvaluationResult {
   ood: { ood: string; score: ScoreName; metrics: OodMetrics }[];
   /** The same for the validation OOD sets (model selection only; never a test set). */
   valOod: { ood: string; score: ScoreName; metrics: OodMetrics }[];
+  /** Fitted state of each feature-based score (mahalanobis, knn, vim, rmds), as detector.json stores it. */
+  fitted: Partial<Record<ScoreName, FittedScoreSpec>>;
   /** Raw scores, for the report's histograms and ROC curves. */
   scores: Record<string, { id: Float64Array; val: Float64Array; ood: ScoredSet[]; valOod: ScoredSet[] }>;
   outputs: { test: SetOutputs; ood: SetOutputs[]; valOod: SetOutputs[] };
@@ -80,9 +83,12 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   const valOod = data.valOod.map((s) => forwardSet(model, s, norm));
   const acc = accuracy(argmaxRows(test.logits.data, model.numClasses), test.labels!);
 
-  const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], scores: {}, outputs: { test, ood, valOod } };
+  const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], fitted: {}, scores: {}, outputs: { test, ood, valOod } };
+  // One forward pass over the ID training set serves every detector fitted on it.
+  let trainData: LabelledOutputsIn | null = null;
+  const fitData = () => trainData ??= trainingOutputs(model, data);
   for (const name of names) {
-    const score = scorer(name, model, data, opts);
+    const score = scorer(name, model, data, opts, fitData, result);
     const idScores = score(test, data.test);
     const valScores = score(val, data.val);
     const oodScores = ood.map((o, i) => ({ name: o.name, scores: score(o, data.ood[i]) }));
@@ -96,7 +102,14 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
 }
 
 /** A function from a set's outputs (and, for ODIN, its images) to scores, higher = more in-distribution. */
-function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts: EvaluateOptions): (o: SetOutputs, set: ImageSet) => Float64Array {
+function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts: EvaluateOptions,
+  fitData: () => LabelledOutputsIn, result: EvaluationResult): (o: SetOutputs, set: ImageSet) => Float64Array {
+  // Detectors fitted on ID *training* outputs (never validation or OOD data), with their defaults.
+  const fitted = (det: Detector<OutputsIn, LabelledOutputsIn, unknown>) => {
+    det.fit(fitData());
+    result.fitted[name] = fittedScoreSpec(det);
+    return (o: SetOutputs) => det.score(o);
+  };
   switch (name) {
     case 'energy': {
       const det = energy({ weights: opts.energyWeights ?? undefined });
@@ -106,18 +119,43 @@ function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts:
       const det = msp();
       return (o) => det.score(o);
     }
-    case 'mahalanobis': {
-      // Class means and tied covariance of ID *training* features.
-      const train = forwardSet(model, data.train, data.normalization);
-      const det = mahalanobis().fit({ logits: train.logits, features: train.features, labels: data.train.labels! });
-      return (o) => det.score(o);
-    }
+    case 'mahalanobis': return fitted(mahalanobis());
+    case 'knn': return fitted(knn());
+    case 'vim': return fitted(vim());
+    case 'rmds': return fitted(rmds());
     case 'odin': {
       // ε fixed as in the ODIN paper (T = 1000, ε = 0.0014): no OOD data is used to choose it.
       const det = odin({ inputStd: data.normalization.std });
       return (_o, set) => withInputs(set, data.normalization, (inputs) => det.score({ model, inputs }));
     }
   }
+}
+
+/** Logits, features and labels of the ID training set, plus the head's weights when it is linear. */
+function trainingOutputs(model: Classifier, data: PreparedDataset): LabelledOutputsIn {
+  const train = forwardSet(model, data.train, data.normalization);
+  const w = model.headWeights?.() ?? null;
+  return {
+    logits: train.logits, features: train.features, labels: data.train.labels!,
+    ...(w ? { head: { kernel: { data: w.kernel, rows: model.featureDim, cols: model.numClasses }, bias: w.bias } } : {}),
+  };
+}
+
+/**
+ * `base` with its score replaced by `name` as this evaluation fitted it, and γ by that score's
+ * threshold on ID validation data: what `ares eval --detector` stores so that predict and export use
+ * that score. ODIN cannot be stored (it perturbs inputs with gradients at prediction time).
+ */
+export function detectorWithScore(base: DetectorSpec, e: EvaluationResult, name: ScoreName, energyWeights: ArrayLike<number> | null = null): DetectorSpec {
+  if (!(name in e.thresholds)) throw new AresError(`the evaluation has no "${name}" score to store`, { exitCode: 2 });
+  let score: DetectorSpec['score'];
+  if (name === 'odin') throw new AresError('odin cannot be stored as the detector (it needs gradients at prediction time); choose another score', { exitCode: 2 });
+  else if (name === 'energy') score = { name, weights: energyWeights ? Array.from(energyWeights) : null };
+  else if (name === 'msp') score = { name };
+  else score = e.fitted[name]!;
+  const { energyWeights: _old, ...rest } = base;
+  const keepWeights = name !== 'energy' && energyWeights ? { energyWeights: Array.from(energyWeights) } : {};
+  return { ...rest, score, threshold: { gamma: e.thresholds[name], tpr: e.tpr, on: 'id-validation' }, ...keepWeights };
 }
 
 function withInputs<T>(set: ImageSet, norm: Normalization, f: (x: tf.Tensor4D) => T): T {

@@ -1,8 +1,8 @@
 /**
  * `ares export`: a self-contained folder a web page or a Node program can load without this
  * project: the tfjs model, ares.json (the detector description), loader.js (ES module, built from
- * src/export/loader.ts) with loader.d.ts, and the tfjs browser build it imports — nothing is
- * fetched from a CDN.
+ * src/export/loader.ts) with loader.d.ts, the tfjs browser build it imports — nothing is fetched
+ * from a CDN — and index.html, a page to try the detector on (src/export/page/).
  */
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,6 +12,9 @@ import { AresError } from '../errors.js';
 import { readRun } from '../run/folder.js';
 import { replaceDirAtomic } from '../run/model-io.js';
 import { LOADER_DTS } from './dts.js';
+import { loadEsbuild } from './esbuild.js';
+import { buildPage } from './page/build.js';
+import { HISTOGRAM_FILE } from './page/histogram.js';
 import { MODEL_JSON, parseModelJson, shardPaths } from './model-json.js';
 
 export const BUNDLE_FILES = {
@@ -23,19 +26,8 @@ export const BUNDLE_FILES = {
   tfjs: 'tf.fesm.min.js',
   packageJson: 'package.json',
   readme: 'README.md',
+  page: 'index.html',
 } as const;
-
-type Esbuild = typeof import('esbuild');
-
-/** esbuild ships with tsx (a dependency); resolve it through tsx so either install layout works. */
-async function loadEsbuild(): Promise<Esbuild> {
-  try {
-    return await import('esbuild');
-  } catch {
-    const req = createRequire(createRequire(import.meta.url).resolve('tsx/package.json'));
-    return req('esbuild') as Esbuild;
-  }
-}
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -86,6 +78,11 @@ Browser (serve this folder over http):
 </script>
 \`\`\`
 
+Try it: \`ares serve --bundle <this folder>\` and open the address it prints; \`index.html\` takes
+dropped images (and drawings, for 28×28 grey models) and shows each answer, its score, γ and where
+the score falls among the ID validation scores (\`score-histogram.json\`). Any static HTTP server
+on this folder works too; browsers do not load the model from a \`file://\` page.
+
 Node (with \`@tensorflow/tfjs\` installed; \`npm install ./bundle\` makes it importable as
 \`ares-detector-bundle\`): \`const { loadDetector } = await import('./bundle/loader.node.js');
 const d = await loadDetector('/path/to/bundle');\` — or the same \`loadDetector\` from ares-ood itself.
@@ -97,6 +94,8 @@ converts channels and normalises itself. Score: higher = more in-distribution; a
 export interface ExportResult {
   outDir: string;
   files: string[];
+  /** Things the user should know (e.g. why the page has no histogram). */
+  notes: string[];
 }
 
 /**
@@ -116,6 +115,7 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
   const loader = await buildLoaderModule('browser');
   const nodeLoader = await buildLoaderModule('node');
   const tfjs = tfjsBrowserBuild();
+  const page = await buildPage(run, { loader: BUNDLE_FILES.loader, tfjs: BUNDLE_FILES.tfjs });
   replaceDirAtomic(outDir, (tmp) => {
     copyFileSync(modelJsonPath, join(tmp, MODEL_JSON));
     for (const s of shards) copyFileSync(join(run.paths.model, s), join(tmp, s));
@@ -125,6 +125,8 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
     writeFileSync(join(tmp, BUNDLE_FILES.types), LOADER_DTS);
     writeFileSync(join(tmp, BUNDLE_FILES.tfjs), tfjs);
     writeFileSync(join(tmp, BUNDLE_FILES.readme), README);
+    writeFileSync(join(tmp, BUNDLE_FILES.page), page.html);
+    if (page.histogram) writeFileSync(join(tmp, HISTOGRAM_FILE), JSON.stringify(page.histogram) + '\n');
     // An installable package: Node resolves the 'node' build (tfjs as a peer), browsers and bundlers loader.js.
     writeFileSync(join(tmp, BUNDLE_FILES.packageJson), JSON.stringify({
       name: 'ares-detector-bundle', version: '1.0.0', private: true, type: 'module',
@@ -132,5 +134,8 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
       types: BUNDLE_FILES.types, peerDependencies: { '@tensorflow/tfjs': '^4.22.0' },
     }, null, 2) + '\n');
   });
-  return { outDir, files: [...Object.values(BUNDLE_FILES), ...shards].sort() };
+  return {
+    outDir, files: [...Object.values(BUNDLE_FILES), ...shards, ...(page.histogram ? [HISTOGRAM_FILE] : [])].sort(),
+    notes: page.note ? [page.note] : [],
+  };
 }

@@ -6,7 +6,11 @@
 export const LOADER_DTS = `// Types of loader.js (ares-ood detector bundle).
 import type * as tf from '@tensorflow/tfjs';
 
-export type ScoreSpec = { name: 'energy'; weights: number[] | null } | { name: 'msp' };
+export type ScoreSpec =
+  | { name: 'energy'; weights: number[] | null }
+  | { name: 'msp' }
+  /** Feature-based scores with their fitted state (compact JSON, base64 arrays); they read the model's features output. */
+  | { name: 'mahalanobis' | 'knn' | 'vim' | 'rmds'; state: Record<string, unknown> };
 
 /** ares.json */
 export interface DetectorSpec {
@@ -16,10 +20,17 @@ export interface DetectorSpec {
   inputShape: [number, number, number];
   /** Per channel, applied to [0, 1] pixels as (x - mean) / std. */
   normalization: { mean: number[]; std: number[] };
-  /** Higher = more in-distribution. energy: log sum_k relu(w_k) exp(f_k) (weights null: all 1). */
+  /**
+   * Higher = more in-distribution. energy: log sum_k relu(w_k) exp(f_k) (weights null: all 1);
+   * msp: max softmax; mahalanobis: -min_k squared Mahalanobis distance; knn: -distance to the k-th
+   * nearest normalised training feature; vim: logsumexp(logits) - alpha*residual norm; rmds:
+   * -min_k (MD_k - MD_0).
+   */
   score: ScoreSpec;
   /** Accept iff score >= gamma. */
   threshold: { gamma: number; tpr: number; on: 'id-validation' };
+  /** The model's learned energy weights, kept when score is not energy (not used for predictions). */
+  energyWeights?: number[];
 }
 
 export interface ImageDataLike {

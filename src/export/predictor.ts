@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import type { DetectorSpec } from '../run/detector.js';
-import { accepts, argmax, scoreRow, softmax } from '../run/score.js';
+import { accepts, argmax, needsFeatures, scoreRow, softmax } from '../run/score.js';
+import { fittedScorer } from '../scores/fitted.js';
 import { toModelInput, type DetectorInput } from './input.js';
 
 export const UNKNOWN = 'unknown';
@@ -15,7 +16,7 @@ export interface Prediction {
   label: string;
   /** Index of the top class (also reported when the image is rejected). */
   classIndex: number;
-  /** Higher = more in-distribution (−energy or MSP, as the detector says). */
+  /** Higher = more in-distribution (−energy, MSP, or a feature-based score, as the detector says). */
   score: number;
   /** score ≥ γ. */
   accepted: boolean;
@@ -45,6 +46,16 @@ function logitsOf(out: tf.Tensor | tf.Tensor[]): tf.Tensor2D {
   return (Array.isArray(out) ? out[0] : out) as tf.Tensor2D;
 }
 
+/** Scores of a batch: from the logits alone, or (mahalanobis, knn, vim, rmds) from logits and features. */
+type BatchScorer = (logits: Float32Array, features: Float32Array | null, n: number) => Float64Array;
+
+function batchScorer(spec: DetectorSpec, K: number): BatchScorer {
+  const s = spec.score;
+  if (!needsFeatures(s)) return (logits, _f, n) => Float64Array.from({ length: n }, (_, i) => scoreRow(logits.subarray(i * K, (i + 1) * K), s));
+  const score = fittedScorer(s);
+  return (logits, features, n) => score({ logits: { data: logits, rows: n, cols: K }, features: { data: features!, rows: n, cols: features!.length / n } });
+}
+
 export function createDetector(model: tf.LayersModel, spec: DetectorSpec): Detector {
   const K = spec.classNames.length;
   const outShape = model.outputs[0].shape;
@@ -52,30 +63,48 @@ export function createDetector(model: tf.LayersModel, spec: DetectorSpec): Detec
     throw new AresError(`the model has ${outShape[outShape.length - 1]} outputs but the detector names ${K} classes`);
   }
 
-  async function logits(input: DetectorInput, batchSize = 64) {
+  const withFeatures = needsFeatures(spec.score);
+  if (withFeatures && (model.outputs.length < 2 || model.outputs[1].shape.length !== 2)) {
+    throw new AresError(`the ${spec.score.name} score reads the penultimate features, but the model has no [N, d] features output`);
+  }
+  const scoreBatch = batchScorer(spec, K);
+
+  /** Logits [N, K] and, when the score needs them, features [N, d] (row-major). */
+  async function forward(input: DetectorInput, batchSize = 64, keepFeatures = withFeatures) {
     const x = toModelInput(input, spec);
     try {
       const n = x.shape[0];
       const values = new Float32Array(n * K);
+      const d = keepFeatures ? model.outputs[1].shape[1] as number : 0;
+      const features = keepFeatures ? new Float32Array(n * d) : null;
       for (let s = 0; s < n; s += batchSize) {
-        const lg = tf.tidy(() => logitsOf(model.predict(x.slice(s, Math.min(batchSize, n - s))) as tf.Tensor | tf.Tensor[]));
-        values.set(await lg.data() as Float32Array, s * K);
-        lg.dispose();
+        const outs = tf.tidy(() => {
+          const out = model.predict(x.slice(s, Math.min(batchSize, n - s))) as tf.Tensor | tf.Tensor[];
+          return keepFeatures ? [logitsOf(out), (out as tf.Tensor[])[1]] : [logitsOf(out)];
+        });
+        values.set(await outs[0].data() as Float32Array, s * K);
+        if (features) features.set(await outs[1].data() as Float32Array, s * d);
+        tf.dispose(outs);
       }
-      return { values, numClasses: K };
+      return { values, features, n };
     } finally {
       x.dispose();
     }
   }
 
   return {
-    classNames: spec.classNames, spec, model, logits,
+    classNames: spec.classNames, spec, model,
+    async logits(input, batchSize) {
+      const { values } = await forward(input, batchSize, false);
+      return { values, numClasses: K };
+    },
     async predict(input, opts = {}) {
-      const { values } = await logits(input, opts.batchSize);
+      const { values, features, n } = await forward(input, opts.batchSize);
+      const scores = scoreBatch(values, features, n);
       const out: Prediction[] = [];
-      for (let i = 0; i < values.length / K; i++) {
+      for (let i = 0; i < n; i++) {
         const row = values.subarray(i * K, (i + 1) * K);
-        const score = scoreRow(row, spec.score);
+        const score = scores[i];
         const classIndex = argmax(row);
         const accepted = accepts(score, spec.threshold.gamma);
         out.push({

@@ -1,4 +1,5 @@
 import type { ModelName } from '../models/types.js';
+import type { AugmentSetting } from '../data/augment.js';
 
 /** Training methods (design rule 2: how a model is trained; scoring is a separate axis). */
 export type Method = 'ares' | 'ce' | 'pixmix-only' | 'vos';
@@ -28,6 +29,11 @@ export interface TrainConfig {
   /** Epochs of CE only (on PixMix images for ares/pixmix-only) before the outlier loss starts. */
   pretrainEpochs: number;
   batchSize: number;
+  /**
+   * Augmentation of each raw training batch (before PixMix): pad-4 random crop + horizontal flip, or
+   * none; `auto` resolves from the data shape (crop-flip for RGB ≥ 32×32), and a run records the result.
+   */
+  augment: AugmentSetting;
   /** SGD, momentum 0.9 Nesterov, weight decay 5e-4, lr 0.1 → 1e-6 cosine per step (paper 4.1.2). */
   lr: number;
   lrMin: number;
@@ -67,6 +73,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   epochs: 6,
   pretrainEpochs: 2,
   batchSize: 128,
+  augment: 'auto',
   lr: 0.1,
   lrMin: 1e-6,
   momentum: 0.9,

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import { batchCount, batches } from '../data/batches.js';
 import { normalizeInPlace } from '../data/normalize.js';
+import { augmentBatch, resolveAugment } from '../data/augment.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import { createSgd, cosineLr, type Sgd } from '../engine/sgd.js';
 import { buildModel } from '../models/index.js';
@@ -92,9 +93,21 @@ export interface Session {
 function stepRng(seed: number, epoch: number, batch: number, stage: number): Rng {
   return new Rng(seed).fork(epoch * 1_000_003 + batch * 7 + stage);
 }
-const STAGE = { escape: 1, expansion: 2, estimation: 3 } as const;
+const STAGE = { escape: 1, expansion: 2, estimation: 3, augment: 4 } as const;
 
-export async function train(cfg: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
+/** Crop + flip (or none) of one raw batch in place; its own stream of (seed, epoch, batch), so a resumed run crops alike. */
+export function augmentRawBatch(cfg: Pick<TrainConfig, 'seed' | 'augment'>, shape: PreparedDataset['shape'], x: Float32Array, epoch: number, batchIndex: number): void {
+  const mode = resolveAugment(cfg.augment, shape);
+  if (mode !== 'none') augmentBatch(x, shape, mode, stepRng(cfg.seed, epoch, batchIndex, STAGE.augment));
+}
+
+/** The configuration with `augment: auto` resolved for the data (what the run records and checkpoints hold). */
+export function withResolvedAugment(cfg: TrainConfig, shape: PreparedDataset['shape']): TrainConfig {
+  return { ...cfg, augment: resolveAugment(cfg.augment, shape) };
+}
+
+export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
+  const cfg = withResolvedAugment(config, data.shape);
   const s = createSession(cfg, data);
   let startEpoch = 0;
   if (opts.resume) {
@@ -178,6 +191,8 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   const stages = stagesOf(cfg);
   const outlierPhase = stages.outliers && epoch >= cfg.pretrainEpochs;
 
+  // CIFAR-standard crop + flip of the raw batch, before PixMix; labels kept.
+  augmentRawBatch(cfg, data.shape, xRaw, epoch, batchIndex);
   // Escape (line 2): x* = PixMix(x, fractals); labels kept. x*: [B, H, W, C] in [0, 1]
   const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, STAGE.escape), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
   normalizeInPlace(xStar, c, data.normalization);
@@ -262,7 +277,7 @@ function checkpointOf(s: Session, epochsDone: number): Checkpoint {
 }
 
 function restoreSession(s: Session, ckpt: Checkpoint): number {
-  if (JSON.stringify(ckpt.config) !== JSON.stringify(s.cfg)) {
+  if (canonicalJson(withStoredAugment(ckpt.config)) !== canonicalJson(s.cfg)) {
     throw new AresError('the checkpoint was written with a different configuration; resume with the same options (see config in the run folder)', { exitCode: 2 });
   }
   s.model.allVariables.forEach((v, i) => v.assign(tf.tensor(ckpt.variables[i], v.shape)));
@@ -277,4 +292,14 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
 /** Parameters the method trains beside the model. */
 function methodVariables(s: Session): tf.Variable[] {
   return [...(s.dis?.variables ?? []), ...(s.vos?.params.variables ?? [])];
+}
+
+/** Runs written before `augment` existed trained without augmentation. */
+export function withStoredAugment<T extends { augment?: unknown }>(cfg: T): T {
+  return cfg.augment === undefined ? { ...cfg, augment: 'none' } : cfg;
+}
+
+/** JSON with sorted keys: configurations compare by content, not by the order their keys were added. */
+export function canonicalJson(o: object): string {
+  return JSON.stringify(o, Object.keys(o).sort());
 }

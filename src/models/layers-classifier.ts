@@ -18,5 +18,12 @@ export function fromLayers(name: ModelName, model: tf.LayersModel, head: tf.laye
     head(features) {
       return head.apply(features) as tf.Tensor2D;
     },
+    headWeights() {
+      const cfg = head.getConfig();
+      if (head.getClassName() !== 'Dense' || (cfg.activation !== undefined && cfg.activation !== 'linear')) return null;
+      const [kernel, bias] = head.getWeights();
+      // Copies: dataSync may hand out the variable's own buffer.
+      return { kernel: Float32Array.from(kernel.dataSync()), bias: bias ? Float32Array.from(bias.dataSync()) : null };
+    },
   };
 }

@@ -28,6 +28,11 @@ export interface Classifier {
   readonly trainableVariables: tf.Variable[];
   /** Every variable, trainable or not (batch-norm running statistics included), in a fixed order. */
   readonly allVariables: tf.Variable[];
+  /**
+   * The head's weights when it is one linear layer, logits = features·kernel + bias (kernel [d, K],
+   * bias [K] or null); null otherwise. Post-hoc scores read them (ViM's origin).
+   */
+  headWeights?(): { kernel: Float32Array; bias: Float32Array | null } | null;
   /** The underlying tfjs-layers model (inputs -> [logits, features]) for saving in tfjs format. */
   readonly layersModel: tf.LayersModel;
 }

@@ -7,7 +7,7 @@ import type { MetricRow } from './run-folder.js';
  * mean ± std over seeds (percentages), one row per (training method, score). Validation-OOD results
  * get their own table: they chose the defaults and are not test results.
  */
-const SCORE_LABEL: Record<string, string> = { energy: 'Energy', msp: 'MSP', odin: 'ODIN', mahalanobis: 'Mahalanobis' };
+const SCORE_LABEL: Record<string, string> = { energy: 'Energy', msp: 'MSP', odin: 'ODIN', mahalanobis: 'Mahalanobis', knn: 'KNN', vim: 'ViM', rmds: 'RMDS' };
 
 interface Row { label: string; seeds: number; cells: Map<string, { fpr: number[]; auroc: number[] }>; acc: number[]; seconds: number[] }
 
@@ -35,10 +35,13 @@ function collect(cells: CellResult[], table: TableName, pick: (c: CellResult) =>
 
 const ms = (v: number[]) => (v.length ? formatMeanStd(meanStd(v), 2, 100) : '–');
 
-function renderTable(rows: Row[], caption: string): string {
+/** A dataset's name in the tables: relative to the data root when it lies under it. */
+const shortName = (name: string, root?: string) => (root && name.startsWith(`${root}/`) ? name.slice(root.length + 1) : name);
+
+function renderTable(rows: Row[], caption: string, root?: string): string {
   if (rows.length === 0) return '';
   const sets = [...new Set(rows.flatMap((r) => [...r.cells.keys()]))];
-  const head = ['Method + score', ...sets.flatMap((s) => [`${s} FPR95↓`, `${s} AUROC↑`]), 'Average FPR95↓', 'Average AUROC↑', 'ID acc.', 'seeds'];
+  const head = ['Method + score', ...sets.map((s) => shortName(s, root)).flatMap((s) => [`${s} FPR95↓`, `${s} AUROC↑`]), 'Average FPR95↓', 'Average AUROC↑', 'ID acc.', 'seeds'];
   const lines = [`**${caption}**`, '', `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
     // The average over OOD sets is taken per seed first, then mean ± std over seeds.
@@ -54,13 +57,14 @@ function renderTable(rows: Row[], caption: string): string {
 
 export function renderTables(c: BenchmarkConfig, cells: CellResult[]): string {
   const d = c.defaults;
-  const setup = `ID: ${d.id}; model: ${d.model ?? 'cnn'}; training images: ${d.limit ?? 'all'}; epochs: ${d.epochs ?? 'default'} `
+  const root = c.dataRoot;
+  const setup = `ID: ${shortName(d.id, root)}${root ? ` (under the data root)` : ''}; model: ${d.model ?? 'cnn'}; training images: ${d.limit ?? 'all'}; epochs: ${d.epochs ?? 'default'} `
     + `(${d.pretrainEpochs ?? 'default'} CE-only); values in %, mean ± std over seeds.`;
   return [
     `# Benchmark: ${c.name}`, '', setup, '',
-    renderTable(collect(cells, 'main', (x) => x.metrics.rows), 'Table 1 — OOD test sets'),
-    renderTable(collect(cells, 'main', (x) => x.metrics.validationRows), 'Validation OOD set (used to choose defaults; not a test result)'),
-    renderTable(collect(cells, 'stages', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 2 — stage ablations (energy score)'),
-    renderTable(collect(cells, 'loss', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 3 — discrimination-loss ablation (energy score)'),
+    renderTable(collect(cells, 'main', (x) => x.metrics.rows), 'Table 1 — OOD test sets', root),
+    renderTable(collect(cells, 'main', (x) => x.metrics.validationRows), 'Validation OOD set (used to choose defaults; not a test result)', root),
+    renderTable(collect(cells, 'stages', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 2 — stage ablations (energy score)', root),
+    renderTable(collect(cells, 'loss', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 3 — discrimination-loss ablation (energy score)', root),
   ].filter(Boolean).join('\n');
 }

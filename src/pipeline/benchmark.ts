@@ -3,16 +3,25 @@
  * and writes results.json plus Markdown tables in the layout of the paper's Tables 1–3.
  * Each cell is a run folder; a cell whose metrics.json exists is not trained again, and a cell that
  * was interrupted continues from its last checkpoint, so an interrupted benchmark resumes.
+ *
+ * Several processes (machines sharing the results folder, e.g. a job array running `--shard i/n`)
+ * may work on one grid: a cell is trained only by the process that holds its claim (the run folder's
+ * lock, src/util/lock.ts), a cell claimed by a live process is skipped, and a claim left by a killed
+ * process is taken over and the cell resumed. `collectBenchmark` builds the tables from the cells on disk.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, type TrainConfig } from '../methods/config.js';
+import { canonicalJson, withStoredAugment } from '../methods/train.js';
 import { AresError } from '../errors.js';
 import type { ScoreName } from '../eval/evaluate.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { describeOwner, tryLock, type Lock, type LockOwner } from '../util/lock.js';
 import type { RunMetrics } from './run-folder.js';
-import { resolveConfig } from './train-run.js';
+import { resolveConfig, runLockPath } from './train-run.js';
 import { renderTables } from './benchmark-tables.js';
+import { DATA_ROOT_VAR, checkDatasetsExist, usesDataRoot, withDataRoot } from './benchmark-data.js';
 
 export type TableName = 'main' | 'stages' | 'loss';
 
@@ -31,11 +40,24 @@ export interface BenchmarkConfig {
   defaults: Partial<TrainConfig> & { id: string };
   scores: ScoreName[];
   entries: BenchmarkEntry[];
+  /** Named variants of the defaults (e.g. the paper's shorter schedules), chosen with --preset. */
+  presets?: Record<string, Partial<TrainConfig>>;
+  /** The folder `$DATA` stood for (set by --data-root); the tables name datasets relative to it. */
+  dataRoot?: string;
+}
+
+export interface ReadBenchmarkOptions {
+  /** Fills `$DATA` in the config's dataset paths. */
+  dataRoot?: string;
+  /** A key of the config's "presets", merged into the defaults. */
+  preset?: string;
+  /** Settings that override the defaults and every entry (smoke runs: fewer epochs, a smaller model). */
+  set?: Partial<TrainConfig>;
 }
 
 export interface CellResult { label: string; tables: TableName[]; seed: number; dir: string; metrics: RunMetrics; seconds: number; cached: boolean }
 
-export function readBenchmarkConfig(file: string): BenchmarkConfig {
+export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {}): BenchmarkConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -43,10 +65,11 @@ export function readBenchmarkConfig(file: string): BenchmarkConfig {
     const e = err as NodeJS.ErrnoException;
     throw new AresError(e.code === 'ENOENT' ? 'benchmark config not found' : `not valid JSON (${e.message})`, { file });
   }
-  const c = raw as BenchmarkConfig;
+  let c = raw as BenchmarkConfig;
   if (!c || typeof c.name !== 'string' || !c.defaults || typeof c.defaults.id !== 'string' || !Array.isArray(c.entries) || c.entries.length === 0) {
     throw new AresError('a benchmark config needs "name", "defaults" (with "id") and a non-empty "entries" list', { file });
   }
+  c = applyOptions(c, opts, file);
   const labels = new Set<string>();
   for (const e of c.entries) {
     if (typeof e.label !== 'string' || !Array.isArray(e.seeds) || e.seeds.length === 0) {
@@ -57,7 +80,37 @@ export function readBenchmarkConfig(file: string): BenchmarkConfig {
     // Fail on a bad setting now, not an hour into the benchmark.
     for (const seed of e.seeds) cellConfig(c, e, seed);
   }
+  checkDatasetsExist([c.defaults, ...c.entries], file);
   return { ...c, scores: c.scores ?? ['energy'] };
+}
+
+function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: string): BenchmarkConfig {
+  let defaults = { ...c.defaults };
+  let entries = c.entries.map((e) => ({ ...e }));
+  if (opts.preset !== undefined) {
+    const preset = c.presets?.[opts.preset];
+    if (!preset) {
+      const known = Object.keys(c.presets ?? {});
+      throw new AresError(`no preset "${opts.preset}" (${known.length ? `presets: ${known.join(', ')}` : 'the config has no presets'})`, { file, exitCode: 2 });
+    }
+    defaults = { ...defaults, ...preset };
+  }
+  if (opts.set) {
+    for (const k of Object.keys(opts.set)) {
+      if (!(k in DEFAULT_CONFIG) && !['id', 'limit', 'idClasses'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
+    }
+    defaults = { ...defaults, ...opts.set };
+    entries = entries.map((e) => ({ ...e, ...opts.set }));
+  }
+  if (usesDataRoot([defaults, ...entries])) {
+    if (opts.dataRoot === undefined) {
+      throw new AresError(`its datasets are given under ${DATA_ROOT_VAR}; pass --data-root DIR (the folder holding them)`, { file, exitCode: 2 });
+    }
+    defaults = withDataRoot(defaults, opts.dataRoot);
+    entries = entries.map((e) => withDataRoot(e, opts.dataRoot!));
+    return { ...c, defaults, entries, dataRoot: opts.dataRoot.replace(/\/+$/, '') };
+  }
+  return { ...c, defaults, entries };
 }
 
 export function cellConfig(c: BenchmarkConfig, e: BenchmarkEntry, seed: number): TrainConfig {
@@ -68,38 +121,117 @@ export function cellConfig(c: BenchmarkConfig, e: BenchmarkEntry, seed: number):
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 export const cellDir = (out: string, e: BenchmarkEntry, seed: number) => join(out, slug(e.label), `seed-${seed}`);
 
-/** A finished cell's metrics, if they were computed with this very configuration. */
-function cachedMetrics(dir: string, cfg: TrainConfig): RunMetrics | null {
-  const m = join(dir, 'metrics.json'), c = join(dir, 'config.json');
-  if (!existsSync(m) || !existsSync(c)) return null;
-  if (readFileSync(c, 'utf8').trim() !== JSON.stringify(cfg, null, 2).trim()) return null;
-  return JSON.parse(readFileSync(m, 'utf8')) as RunMetrics;
+/** One (entry, seed) of the grid; `index` is its place in the config's order (what --shard splits). */
+export interface Cell { index: number; entry: BenchmarkEntry; seed: number; cfg: TrainConfig; dir: string; scores: ScoreName[] }
+
+export function cellsOf(c: BenchmarkConfig, out: string): Cell[] {
+  return c.entries.flatMap((entry) => entry.seeds.map((seed) => ({ entry, seed })))
+    .map(({ entry, seed }, index) => ({ index, entry, seed, cfg: cellConfig(c, entry, seed), dir: cellDir(out, entry, seed), scores: entry.scores ?? c.scores }));
+}
+
+/** `--shard i/n`: this process takes the cells whose index is i modulo n (i counts from 0, as job arrays do). */
+export interface Shard { index: number; count: number }
+
+export function parseShard(s: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) throw new AresError(`--shard must be i/n with 0 <= i < n (e.g. 0/4), got "${s}"`, { exitCode: 2 });
+  return { index, count };
+}
+
+/** A run folder's stored configuration matches the cell's (`augment: auto` matches what it resolved to). */
+function sameConfig(stored: TrainConfig, wanted: TrainConfig): boolean {
+  const s = withStoredAugment(stored);
+  const w = wanted.augment === 'auto' ? { ...wanted, augment: s.augment } : wanted;
+  return canonicalJson(s) === canonicalJson(w);
+}
+
+/** A finished cell's metrics, or null; a folder holding a run of another configuration is an error, never overwritten. */
+export function finishedMetrics(cell: Cell): RunMetrics | null {
+  const c = join(cell.dir, 'config.json');
+  if (!existsSync(c)) return null;
+  if (!sameConfig(JSON.parse(readFileSync(c, 'utf8')) as TrainConfig, cell.cfg)) {
+    throw new AresError(`${cell.dir} holds a run with a different configuration than the benchmark's cell "${cell.entry.label}" seed ${cell.seed}; `
+      + 'use another --out for a changed config, or remove that folder to train it again', { exitCode: 2 });
+  }
+  const m = join(cell.dir, 'metrics.json');
+  return existsSync(m) ? JSON.parse(readFileSync(m, 'utf8')) as RunMetrics : null;
+}
+
+/** One line per claim, takeover, finish and skip in <out>/events.jsonl: who trained what (appends are atomic for short lines). */
+function logEvent(out: string, cell: Cell, event: 'start' | 'takeover' | 'done' | 'skip-claimed', extra: Record<string, unknown> = {}): void {
+  mkdirSync(out, { recursive: true });
+  const line = JSON.stringify({ time: new Date().toISOString(), cell: cell.index, label: cell.entry.label, seed: cell.seed, event, pid: process.pid, host: hostname(), ...extra });
+  appendFileSync(join(out, 'events.jsonl'), line + '\n');
 }
 
 export interface BenchmarkHooks {
-  /** Trains and evaluates one cell into `dir` (resuming when it holds checkpoints). */
-  runCell(cfg: TrainConfig, dir: string, scores: ScoreName[], label: string): Promise<RunMetrics>;
+  /** Trains and evaluates one cell into `dir` (resuming when it holds checkpoints); the caller holds the cell's `lock`. */
+  runCell(cfg: TrainConfig, dir: string, scores: ScoreName[], label: string, lock: Lock): Promise<RunMetrics>;
   onCell?(r: CellResult, done: number, total: number): void;
+  /** A cell another process is training right now. */
+  onSkip?(cell: Cell, holder: LockOwner | null): void;
 }
 
-export async function runBenchmark(c: BenchmarkConfig, out: string, hooks: BenchmarkHooks): Promise<{ cells: CellResult[]; markdown: string }> {
+export interface BenchmarkOptions { shard?: Shard }
+
+export async function runBenchmark(c: BenchmarkConfig, out: string, hooks: BenchmarkHooks, opts: BenchmarkOptions = {}):
+  Promise<{ cells: CellResult[]; skipped: Cell[]; markdown: string | null }> {
+  const mine = cellsOf(c, out).filter((cell) => !opts.shard || cell.index % opts.shard.count === opts.shard.index);
   const cells: CellResult[] = [];
-  const total = c.entries.reduce((n, e) => n + e.seeds.length, 0);
-  for (const e of c.entries) {
-    for (const seed of e.seeds) {
-      const cfg = cellConfig(c, e, seed);
-      const dir = cellDir(out, e, seed);
-      const t0 = performance.now();
-      const cached = cachedMetrics(dir, cfg);
-      const metrics = cached ?? await hooks.runCell(cfg, dir, e.scores ?? c.scores, e.label);
-      const cell: CellResult = { label: e.label, tables: e.tables ?? ['main'], seed, dir, metrics, seconds: (performance.now() - t0) / 1000, cached: cached !== null };
-      cells.push(cell);
-      hooks.onCell?.(cell, cells.length, total);
-      // Results so far are always on disk, so an interrupted benchmark loses at most one cell.
-      writeJsonAtomic(join(out, 'results.json'), { name: c.name, defaults: c.defaults, cells });
+  const skipped: Cell[] = [];
+  for (const cell of mine) {
+    const t0 = performance.now();
+    let metrics = finishedMetrics(cell);
+    const cached = metrics !== null;
+    if (!metrics) {
+      const claim = tryLock(runLockPath(cell.dir), `ares benchmark, cell "${cell.entry.label}" seed ${cell.seed}`);
+      if (!claim.ok) {
+        logEvent(out, cell, 'skip-claimed', { holder: claim.holder });
+        skipped.push(cell);
+        hooks.onSkip?.(cell, claim.holder);
+        continue;
+      }
+      try {
+        if (claim.tookOverStale) logEvent(out, cell, 'takeover', { from: describeOwner(claim.tookOverStale) });
+        // Another process may have finished the cell between the check above and the claim.
+        metrics = finishedMetrics(cell);
+        if (!metrics) {
+          logEvent(out, cell, 'start');
+          metrics = await hooks.runCell(cell.cfg, cell.dir, cell.scores, cell.entry.label, claim.lock);
+          logEvent(out, cell, 'done');
+        }
+      } finally {
+        claim.lock.release();
+      }
     }
+    const result: CellResult = { label: cell.entry.label, tables: cell.entry.tables ?? ['main'], seed: cell.seed, dir: cell.dir, metrics, seconds: (performance.now() - t0) / 1000, cached };
+    cells.push(result);
+    hooks.onCell?.(result, cells.length, mine.length);
+    // Results so far are always on disk, so an interrupted benchmark loses at most one cell. Shards
+    // leave results.json to `--collect`, so they never replace each other's.
+    if (!opts.shard) writeJsonAtomic(join(out, 'results.json'), { name: c.name, defaults: c.defaults, cells });
   }
+  if (opts.shard) return { cells, skipped, markdown: null };
+  const all = collectBenchmark(c, out, new Map(cells.map((r) => [r.dir, r])));
+  return { cells: all.cells, skipped, markdown: all.markdown };
+}
+
+/**
+ * results.json and results.md from every finished cell on disk (in the config's order); the
+ * cells not finished yet are listed, not guessed. `known` supplies this process's own timings.
+ */
+export function collectBenchmark(c: BenchmarkConfig, out: string, known = new Map<string, CellResult>()): { cells: CellResult[]; missing: Cell[]; markdown: string } {
+  const cells: CellResult[] = [];
+  const missing: Cell[] = [];
+  for (const cell of cellsOf(c, out)) {
+    const k = known.get(cell.dir);
+    const metrics = k ? k.metrics : finishedMetrics(cell);
+    if (!metrics) { missing.push(cell); continue; }
+    cells.push(k ?? { label: cell.entry.label, tables: cell.entry.tables ?? ['main'], seed: cell.seed, dir: cell.dir, metrics, seconds: metrics.trainSeconds, cached: true });
+  }
+  writeJsonAtomic(join(out, 'results.json'), { name: c.name, defaults: c.defaults, cells, missing: missing.map((m) => ({ label: m.entry.label, seed: m.seed, dir: m.dir })) });
   const markdown = renderTables(c, cells);
   writeFileAtomic(join(out, 'results.md'), markdown);
-  return { cells, markdown };
+  return { cells, missing, markdown };
 }

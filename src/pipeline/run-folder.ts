@@ -95,6 +95,7 @@ export function artifactsOf(r: TrainRunResult): RunArtifacts {
     scores: energy && {
       score: 'energy',
       id: Array.from(energy.id),
+      val: Array.from(energy.val),
       ood: Object.fromEntries(energy.ood.map((o) => [o.name, Array.from(o.scores)])),
       ...(virtualScores ? { virtual: virtualScores } : {}),
     },

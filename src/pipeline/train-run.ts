@@ -6,12 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, METHODS, type TrainConfig } from '../methods/config.js';
-import { train, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
+import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { writeJsonAtomic } from '../util/fs.js';
+import { AUGMENT_MODES } from '../data/augment.js';
+import { describeOwner, tryLock, type Lock } from '../util/lock.js';
 import { writeReport } from '../report/index.js';
 import { writeRunFolder } from './run-folder.js';
 
@@ -25,6 +27,8 @@ export interface TrainRunOptions {
   onPhase?: (phase: string) => void;
   /** Stop after this many epochs of this call (the run stays resumable). */
   stopAfterEpochs?: number;
+  /** The caller already holds the run folder's lock (`ares benchmark` claims cells itself). */
+  lock?: Lock;
 }
 
 export interface TrainRunResult {
@@ -47,6 +51,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   oneOf(cfg.model, MODEL_NAMES, 'model');
   oneOf(cfg.divergence, DIVERGENCE_FORMS, 'divergence');
   oneOf(cfg.loss, DISCRIMINATION_LOSSES, 'loss');
+  oneOf(cfg.augment, AUGMENT_MODES, 'augment');
   const positiveInt = (v: number, flag: string) => {
     if (!Number.isInteger(v) || v < 1) throw new AresError(`--${flag} must be a positive integer, got ${v}`, { exitCode: 2 });
   };
@@ -74,7 +79,31 @@ export async function prepareForConfig(cfg: TrainConfig): Promise<PreparedDatase
   });
 }
 
+/** The lock file of a run folder: one training process at a time writes into it. */
+export const runLockPath = (out: string) => join(out, '.ares.lock');
+
+/**
+ * Claims the run folder for this process, or fails naming the holder. A claim left by a killed
+ * process is taken over (src/util/lock.ts), so `--resume` after kill -9 works.
+ */
+export function lockRunFolder(out: string, purpose = 'ares train'): Lock {
+  const r = tryLock(runLockPath(out), purpose);
+  if (!r.ok) {
+    throw new AresError(`${out} is in use by another training (${describeOwner(r.holder)}); wait for it to finish or choose another --out`, { exitCode: 1 });
+  }
+  return r.lock;
+}
+
 export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}): Promise<TrainRunResult> {
+  const lock = opts.out && !opts.lock ? lockRunFolder(opts.out) : opts.lock;
+  try {
+    return await trainRunLocked(config, opts, lock);
+  } finally {
+    if (lock !== opts.lock) lock?.release();
+  }
+}
+
+async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: Lock | undefined): Promise<TrainRunResult> {
   const t0 = performance.now();
   const engine = await initEngine();
   let cfg = config;
@@ -82,11 +111,16 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   if (opts.out && !opts.resume && existsSync(join(opts.out, 'checkpoints'))) {
     throw new AresError(`${opts.out} already holds a training run; pass --resume to continue it or choose another --out`, { exitCode: 2 });
   }
-  if (opts.out) writeJsonAtomic(join(opts.out, 'config.json'), cfg);
   opts.onPhase?.('loading data');
   const data = await prepareForConfig(cfg);
+  // The run records what `auto` settings became for this data, so a resume repeats them.
+  cfg = withResolvedAugment(cfg, data.shape);
+  if (opts.out) writeJsonAtomic(join(opts.out, 'config.json'), cfg);
   opts.onPhase?.('training');
-  const trained = await train(cfg, data, { outDir: opts.out, resume: opts.resume, onStep: opts.onStep, onEpoch: opts.onEpoch, stopAfterEpochs: opts.stopAfterEpochs });
+  const trained = await train(cfg, data, {
+    outDir: opts.out, resume: opts.resume, onEpoch: opts.onEpoch, stopAfterEpochs: opts.stopAfterEpochs,
+    onStep: (st) => { lock?.heartbeat(); opts.onStep?.(st); },
+  });
   if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
   opts.onPhase?.('evaluating');
   const evaluation = evaluate(trained.model, data, { scores: opts.scores ?? ['energy'], energyWeights: trained.energyWeights, tpr: cfg.tpr });
@@ -104,7 +138,7 @@ function storedConfig(out: string): TrainConfig | null {
   const file = join(out, 'config.json');
   if (!existsSync(file)) return null;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as TrainConfig;
+    return withStoredAugment(JSON.parse(readFileSync(file, 'utf8')) as TrainConfig);
   } catch (err) {
     throw new AresError(`cannot read the run's configuration: ${(err as Error).message}`, { file });
   }

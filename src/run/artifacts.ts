@@ -64,8 +64,8 @@ export async function writeArtifacts(dir: string, a: RunArtifacts): Promise<void
 function parseScores(raw: unknown, file: string): ScoreArrays {
   const nums = (v: unknown) => Array.isArray(v) && v.every((x) => isNum(x));
   if (!isObject(raw) || typeof raw.score !== 'string' || !nums(raw.id) || !isObject(raw.ood)
-    || !Object.values(raw.ood).every(nums) || (raw.virtual !== undefined && !nums(raw.virtual))) {
-    throw new AresError('invalid score arrays: expected {score, id: number[], ood: {name: number[]}, virtual?: number[]}', { file });
+    || !Object.values(raw.ood).every(nums) || (raw.virtual !== undefined && !nums(raw.virtual)) || (raw.val !== undefined && !nums(raw.val))) {
+    throw new AresError('invalid score arrays: expected {score, id: number[], val?: number[], ood: {name: number[]}, virtual?: number[]}', { file });
   }
   return raw as unknown as ScoreArrays;
 }
@@ -104,11 +104,17 @@ function readFeatures(dir: string): LoadedArtifacts['features'] {
   return { dim, groups };
 }
 
+/** artifacts/scores.json alone (undefined when absent), for readers that need no features or images. */
+export function readScoreArrays(dir: string): ScoreArrays | undefined {
+  const scoresPath = join(dir, 'scores.json');
+  return existsSync(scoresPath) ? parseScores(readJsonFile(scoresPath, 'score arrays'), scoresPath) : undefined;
+}
+
 /** Reads whatever artifacts exist; a present but corrupt file is an error, an absent one is not. */
 export function readArtifacts(dir: string): LoadedArtifacts {
   const out: LoadedArtifacts = { samples: { pixmix: [], fractals: [] } };
-  const scoresPath = join(dir, 'scores.json');
-  if (existsSync(scoresPath)) out.scores = parseScores(readJsonFile(scoresPath, 'score arrays'), scoresPath);
+  const scores = readScoreArrays(dir);
+  if (scores) out.scores = scores;
   if (existsSync(join(dir, 'features.json'))) out.features = readFeatures(dir);
   const sdir = join(dir, 'samples');
   if (existsSync(sdir)) {

@@ -5,6 +5,7 @@
  */
 import { AresError } from '../errors.js';
 import { parseJsonText } from '../util/json-text.js';
+import { parseFittedState, isFittedScoreName } from '../scores/fitted.js';
 import { SCORE_NAMES, type ScoreSpec } from './score.js';
 
 export type { ScoreSpec } from './score.js';
@@ -34,6 +35,11 @@ export interface DetectorSpec {
   normalization: Normalization;
   score: ScoreSpec;
   threshold: ThresholdSpec;
+  /**
+   * The model's learned energy weights w_k (ARES, VOS) when `score` is another score: kept so
+   * that evaluating the run's energy score still uses them. Absent otherwise.
+   */
+  energyWeights?: number[];
 }
 
 type Obj = Record<string, unknown>;
@@ -56,6 +62,16 @@ function parseScore(v: unknown, source: string, numClasses: number): ScoreSpec {
     bad(source, `score.name must be one of ${SCORE_NAMES.join(', ')}`);
   }
   if (v.name === 'msp') return { name: 'msp' };
+  if (isFittedScoreName(v.name)) {
+    if (!isObj(v.state)) bad(source, `score.state must be the fitted ${v.name} state (an object)`);
+    // Checked now (sizes, encodings), so a damaged file is refused when read, not when scoring.
+    try {
+      parseFittedState(v.name, v.state, source);
+    } catch (err) {
+      bad(source, `score.state: ${(err as Error).message.replace(`${source}: `, '')}`);
+    }
+    return { name: v.name, state: v.state };
+  }
   if (v.weights === null || v.weights === undefined) return { name: 'energy', weights: null };
   const weights = numbers(v.weights, source, 'score.weights', numClasses);
   // relu(w_k) = 0 for every k would make every score −∞ and reject everything.
@@ -89,6 +105,7 @@ export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
     normalization: { mean, std },
     score: parseScore(raw.score, source, classNames.length),
     threshold: { gamma: threshold.gamma, tpr, on: 'id-validation' },
+    ...(raw.energyWeights !== undefined ? { energyWeights: numbers(raw.energyWeights, source, 'energyWeights', classNames.length) } : {}),
   };
 }
 

@@ -6,14 +6,23 @@
  * Direction (design rule 1): higher = more in-distribution; an image is accepted iff score ≥ γ.
  */
 
-/** How a row of logits becomes one score. */
+import { AresError } from '../errors.js';
+import { FITTED_SCORE_NAMES } from '../scores/types.js';
+import type { FittedScoreSpec } from '../scores/fitted.js';
+
+/** How a model's outputs become one score. */
 export type ScoreSpec =
   /** −E(x) = log Σ_k relu(w_k)·exp(f_k); `weights: null` means every w_k = 1 (plain logsumexp). */
   | { name: 'energy'; weights: number[] | null }
   /** Maximum softmax probability. */
-  | { name: 'msp' };
+  | { name: 'msp' }
+  /** mahalanobis, knn, vim or rmds with its fitted state: reads the features too (src/scores/fitted.ts scores it). */
+  | FittedScoreSpec;
 
-export const SCORE_NAMES = ['energy', 'msp'] as const;
+export const SCORE_NAMES = ['energy', 'msp', ...FITTED_SCORE_NAMES] as const;
+
+/** Whether the score reads the penultimate features besides the logits. */
+export const needsFeatures = (spec: ScoreSpec): spec is FittedScoreSpec => spec.name !== 'energy' && spec.name !== 'msp';
 
 type Row = ArrayLike<number>;
 
@@ -57,8 +66,11 @@ export function argmax(row: Row): number {
   return best;
 }
 
+/** The score of one row of logits; feature-based scores cannot be computed from logits alone. */
 export function scoreRow(logits: Row, spec: ScoreSpec): number {
-  return spec.name === 'msp' ? mspScore(logits) : energyScore(logits, spec.weights);
+  if (spec.name === 'msp') return mspScore(logits);
+  if (spec.name === 'energy') return energyScore(logits, spec.weights);
+  throw new AresError(`the ${spec.name} score needs the penultimate features, not only logits`);
 }
 
 /** Scores of a row-major [n, k] logits matrix. */

@@ -66,6 +66,8 @@ export interface ScoreArrays {
   score: string;
   /** Scores of ID test images. */
   id: number[];
+  /** Scores of the ID validation images γ was set on (the exported page's histogram). */
+  val?: number[];
   /** Scores per OOD set. */
   ood: Record<string, number[]>;
   /** Scores of virtual outliers (computed from their features through the head). */

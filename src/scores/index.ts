@@ -2,9 +2,13 @@
  * Post-hoc OOD scores on a trained model (Detector, higher = more in-distribution), whatever method
  * trained it. How a model is trained (CE, PixMix-only, VOS, ARES) is the other axis: src/methods/.
  */
-export { type Detector, type DetectorName, DETECTOR_NAMES, type Matrix, type Matrix2D, type OutputsIn, type LabelledOutputsIn, readMatrix } from './types.js';
+export { type Detector, type DetectorName, DETECTOR_NAMES, type Matrix, type Matrix2D, type OutputsIn, type LabelledOutputsIn, type LinearHead, readMatrix } from './types.js';
 export { msp, maxSoftmax } from './msp.js';
 export { energy, negativeEnergy, negativeEnergyScores } from './energy.js';
 export { mahalanobis, type MahalanobisState, mahalanobisStateToJson, mahalanobisStateFromJson } from './mahalanobis.js';
 export { odin, odinScores, type OdinIn, type OdinParams, type OdinState, ODIN_EPSILON_GRID } from './odin.js';
-export { cholesky, choleskyWithJitter, solveLower, classGaussians, type ClassGaussians } from '../util/linalg.js';
+export { knn, knnScores, decodeKnnBank, knnStateFromJson, KNN_DEFAULTS, type KnnParams, type KnnState } from './knn.js';
+export { vim, vimScores, vimStateToJson, vimStateFromJson, defaultPrincipalDim, type VimParams, type VimState } from './vim.js';
+export { rmds, rmdsStateToJson, rmdsStateFromJson, type RmdsState } from './rmds.js';
+export { fittedScoreSpec, fittedScorer, parseFittedState, isFittedScoreName, FITTED_SCORE_NAMES, type FittedScoreName, type FittedScoreSpec } from './fitted.js';
+export { cholesky, choleskyWithJitter, solveLower, classGaussians, symmetricEigen, pseudoInverse, type ClassGaussians } from '../util/linalg.js';

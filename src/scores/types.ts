@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 
 /** A row-major [rows, cols] matrix in plain memory: what a detector reads when no tensor is at hand. */
@@ -19,14 +19,28 @@ export interface OutputsIn {
   features?: Matrix2D;
 }
 
+/** The classifier's last layer, logits = h·kernel + bias (tfjs Dense layout). */
+export interface LinearHead {
+  /** [d, K] */
+  kernel: Matrix;
+  /** [K], or null for a head without bias. */
+  bias: Float32Array | Float64Array | null;
+}
+
 /** Outputs of in-distribution *training* data with their labels, what fit() learns from. */
 export interface LabelledOutputsIn extends OutputsIn {
   /** Class of each row, in [0, K). */
   labels: Int32Array | readonly number[];
+  /** The classifier head's weights, when known (ViM's origin); detectors that do not need it ignore it. */
+  head?: LinearHead;
 }
 
-export type DetectorName = 'msp' | 'odin' | 'energy' | 'mahalanobis';
-export const DETECTOR_NAMES: readonly DetectorName[] = ['msp', 'odin', 'energy', 'mahalanobis'];
+export type DetectorName = 'msp' | 'odin' | 'energy' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
+export const DETECTOR_NAMES: readonly DetectorName[] = ['msp', 'odin', 'energy', 'mahalanobis', 'knn', 'vim', 'rmds'];
+
+/** Detectors fitted on ID training features: their state travels in detector.json (src/scores/fitted.ts). */
+export const FITTED_SCORE_NAMES = ['mahalanobis', 'knn', 'vim', 'rmds'] as const;
+export type FittedScoreName = (typeof FITTED_SCORE_NAMES)[number];
 
 /**
  * A post-hoc OOD score on a trained model (design rule 2: independent of how the model was trained).
@@ -60,7 +74,9 @@ export interface Detector<In = OutputsIn, FitIn = LabelledOutputsIn, State = unk
  * the caller owns them.
  */
 export function readMatrix(m: Matrix2D, what: string): Matrix {
-  if (m instanceof tf.Tensor) {
+  // Duck-typed rather than instanceof, so this module needs no tfjs at run time (the browser
+  // loader imports it) and a tensor from another tfjs copy is still recognised.
+  if (isTensor(m)) {
     if (m.rank !== 2) throw new AresError(`${what}: expected a 2-D tensor, got shape [${m.shape.join(', ')}]`);
     return { data: m.dataSync() as Float32Array, rows: m.shape[0], cols: m.shape[1] };
   }
@@ -68,6 +84,10 @@ export function readMatrix(m: Matrix2D, what: string): Matrix {
     throw new AresError(`${what}: ${m.data.length} values do not make a [${m.rows}, ${m.cols}] matrix`);
   }
   return m;
+}
+
+function isTensor(m: Matrix2D): m is tf.Tensor2D {
+  return typeof (m as tf.Tensor).dataSync === 'function' && typeof (m as tf.Tensor).rank === 'number';
 }
 
 /** Checks that labels are one class in [0, numClasses) per row. */

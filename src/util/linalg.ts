@@ -2,8 +2,10 @@
  * The little dense linear algebra the Gaussian-based methods need (Mahalanobis, VOS), in double
  * precision on plain arrays: d is at most a few hundred, and doubles keep the Cholesky factor of a
  * nearly singular covariance meaningful where float32 would not.
- * Matrices are row-major Float64Arrays of n*n values.
+ * Matrices are row-major Float64Arrays of n*n values. Eigen- and singular-value decompositions come
+ * from ml-matrix (pure JS, Householder + QL / Golub–Kahan), only ever needed when fitting.
  */
+import { EigenvalueDecomposition, Matrix as MlMatrix, pseudoInverse as mlPseudoInverse } from 'ml-matrix';
 import { AresError } from '../errors.js';
 import type { Matrix } from '../scores/types.js';
 
@@ -105,4 +107,34 @@ export function classGaussians(x: Matrix, labels: ArrayLike<number>, numClasses:
     }
   }
   return { numClasses, dim: d, means, counts, covariance };
+}
+
+/** Rows of a row-major [rows, cols] array as ml-matrix wants them. */
+function toMl(a: ArrayLike<number>, rows: number, cols: number): MlMatrix {
+  const m = new MlMatrix(rows, cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) m.set(i, j, a[i * cols + j]);
+  return m;
+}
+
+/**
+ * Eigen-decomposition of a symmetric n×n matrix: eigenvalues in DESCENDING order, and the matching
+ * unit eigenvectors as the columns of `vectors` (row-major n×n).
+ */
+export function symmetricEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+  const e = new EigenvalueDecomposition(toMl(a, n, n), { assumeSymmetric: true });
+  const raw = e.realEigenvalues;
+  const V = e.eigenvectorMatrix;
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => raw[j] - raw[i] || i - j);
+  const values = Float64Array.from(order, (i) => raw[i]);
+  const vectors = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) vectors[r * n + c] = V.get(r, order[c]);
+  return { values, vectors };
+}
+
+/** Moore–Penrose pseudo-inverse of a row-major [rows, cols] matrix: [cols, rows], row-major. */
+export function pseudoInverse(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const p = mlPseudoInverse(toMl(a, rows, cols));
+  const out = new Float64Array(cols * rows);
+  for (let i = 0; i < cols; i++) for (let j = 0; j < rows; j++) out[i * rows + j] = p.get(i, j);
+  return out;
 }

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { generateSet, type ImageSet } from '../../src/data/index.js';
+import { generateSet, normalize, type ImageSet } from '../../src/data/index.js';
+import { thresholdAtTpr } from '../../src/metrics/index.js';
+import { writeRun } from '../../src/run/folder.js';
+import { fittedScoreSpec, knn, rmds, vim, type Detector as ScoreDetector, type LabelledOutputsIn, type OutputsIn } from '../../src/scores/index.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { exportBundle } from '../../src/export/bundle.js';
 import { createDetector, loadDetector, type Detector, type ImageDataLike, type Prediction } from '../../src/export/loader.js';
@@ -31,6 +34,11 @@ let N = 0;
 let nodeAnswers: Prediction[];
 let rgba: ImageDataLike[];
 let nodeRgbaAnswers: Prediction[];
+/** Feature-based scores: their bundles, and what Node answers with each. */
+const FITTED = ['knn', 'vim', 'rmds'] as const;
+const fittedBundles = join(dir, 'fitted-bundles');
+const fittedAnswers = new Map<string, Prediction[]>();
+const fittedDirect = new Map<string, Float64Array>();
 
 function pick(set: ImageSet, n: number): Float32Array {
   return set.images.slice(0, n * 28 * 28);
@@ -54,6 +62,43 @@ function expectSame(a: Pick<Prediction, 'label' | 'score'>[], b: Pick<Prediction
   a.forEach((p, i) => expect(Math.abs(p.score - b[i].score), `image ${i}`).toBeLessThanOrEqual(tol));
 }
 
+/** Logits and features of a set through a layers model inputs → [logits, features]. */
+function outputsOf(model: tf.LayersModel, px: Float32Array, n: number, norm: { mean: number[]; std: number[] }) {
+  return tf.tidy(() => {
+    const [l, f] = model.predict(tf.tensor4d(normalize(px, [28, 28, 1], norm), [n, 28, 28, 1])) as tf.Tensor2D[];
+    return { logits: { data: l.dataSync() as Float32Array, rows: n, cols: l.shape[1] }, features: { data: f.dataSync() as Float32Array, rows: n, cols: f.shape[1] } };
+  });
+}
+
+/**
+ * Copies of the run whose detector.json holds knn, vim or rmds fitted on the run's ID training
+ * images (ViM with the head's kernel and bias), γ at 95% of its ID validation images; their bundles;
+ * and each fitted detector's own scores of `images`, computed directly.
+ */
+async function writeFittedBundles(): Promise<void> {
+  const r = readRun(runDir);
+  const model = await r.loadModel();
+  const norm = r.detector.normalization;
+  const train = outputsOf(model, run.data.train.images, run.data.train.count, norm);
+  const val = outputsOf(model, run.data.val.images, run.data.val.count, norm);
+  const probe = outputsOf(model, images, N, norm);
+  const [kernel, bias] = model.getLayer('head').getWeights();
+  const head = { kernel: { data: Float32Array.from(kernel.dataSync()), rows: kernel.shape[0], cols: kernel.shape[1] }, bias: Float32Array.from(bias.dataSync()) };
+  model.dispose();
+  for (const name of FITTED) {
+    const det: ScoreDetector<OutputsIn, LabelledOutputsIn, unknown> = ({ knn: () => knn(), vim: () => vim(), rmds: () => rmds() })[name]();
+    det.fit({ ...train, labels: run.data.train.labels!, head });
+    fittedDirect.set(name, det.score(probe));
+    const fittedRun = join(dir, `run-${name}`);
+    cpSync(runDir, fittedRun, { recursive: true });
+    await writeRun(fittedRun, {
+      detector: { ...r.detector, score: fittedScoreSpec(det), threshold: { gamma: thresholdAtTpr(det.score(val), 0.95), tpr: 0.95, on: 'id-validation' } },
+      thresholdCount: run.data.val.count,
+    });
+    await exportBundle(fittedRun, join(fittedBundles, name));
+  }
+}
+
 beforeAll(async () => {
   await initEngine({ backend: 'cpu' });
   run = await buildTinyRun(runDir, { seed: 1 });
@@ -70,11 +115,17 @@ beforeAll(async () => {
   nodeAnswers = await answers(detector, images);
   nodeRgbaAnswers = await answers(detector, rgba);
   detector.dispose();
+  await writeFittedBundles();
+  for (const name of FITTED) {
+    const d = await loadDetector(join(fittedBundles, name));
+    fittedAnswers.set(name, await answers(d, images));
+    d.dispose();
+  }
 });
 
 describe('ares export', () => {
   it('writes a self-contained bundle whose loader imports only the tfjs copied beside it', () => {
-    expect(readdirSync(bundleDir).sort()).toEqual(['README.md', 'ares.json', 'loader.d.ts', 'loader.js', 'loader.node.js', 'model.json', 'package.json', 'tf.fesm.min.js', 'weights.bin']);
+    expect(readdirSync(bundleDir).sort()).toEqual(['README.md', 'ares.json', 'index.html', 'loader.d.ts', 'loader.js', 'loader.node.js', 'model.json', 'package.json', 'score-histogram.json', 'tf.fesm.min.js', 'weights.bin']);
     expect(JSON.parse(readFileSync(join(bundleDir, 'ares.json'), 'utf8'))).toEqual(run.detector);
     const loader = readFileSync(join(bundleDir, 'loader.js'), 'utf8');
     const staticImports = [...loader.matchAll(/^\s*import\s[^;]*?from\s*["']([^"']+)["']/gm)].map((m) => m[1]);
@@ -142,6 +193,59 @@ describe('ares export', () => {
       expect(problems).toEqual([]);
       // Only the bundle's own files were requested: nothing from a CDN, no 404s.
       expect(new Set(server.requests)).toEqual(new Set(['/index.html', '/tf.fesm.min.js', '/loader.js', '/ares.json', '/model.json', '/weights.bin']));
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+
+  it('knn, vim and rmds bundles (Node) score as the fitted detectors do, and reject noise', () => {
+    for (const name of FITTED) {
+      const got = fittedAnswers.get(name)!;
+      const direct = fittedDirect.get(name)!;
+      got.forEach((p, i) => expect(p.score, `${name} image ${i}`).toBeCloseTo(direct[i], 4));
+      const spec = JSON.parse(readFileSync(join(fittedBundles, name, 'ares.json'), 'utf8'));
+      expect(spec.score.name).toBe(name);
+      // The last 6 images are Gaussian noise: far from the digits for every feature-based score.
+      expect(got.slice(18).every((p) => p.label === 'unknown'), name).toBe(true);
+      expect(got.slice(0, 12).filter((p) => p.label !== 'unknown').length, name).toBeGreaterThanOrEqual(8);
+    }
+  });
+
+  it.skipIf(chromiumMissing)('knn, vim and rmds bundles give the same scores in headless Chromium as in Node', async () => {
+    const page0 = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>fitted bundles</title>
+<script type="module">
+  import * as tf from './knn/tf.fesm.min.js';
+  import { loadDetector } from './knn/loader.js';
+  window.classify = async (backend, names, pixels) => {
+    if (!(await tf.setBackend(backend))) return null;
+    await tf.ready();
+    const out = {};
+    for (const name of names) {
+      const d = await loadDetector('./' + name + '/');
+      const x = tf.tensor4d(Float32Array.from(pixels), [pixels.length / 784, 28, 28, 1]);
+      out[name] = await d.predict(x);
+      x.dispose(); d.dispose();
+    }
+    return { backend: tf.getBackend(), out };
+  };
+  window.ready = true;
+</script>`;
+    const server = await serveStatic(fittedBundles, { '/index.html': page0 });
+    const { browser, page, problems } = await openBrowser();
+    try {
+      await page.goto(`${server.url}/index.html`);
+      await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+      let compared = 0;
+      for (const backend of ['cpu', 'webgl']) {
+        const got = await page.evaluate(([b, names, px]) => (window as unknown as { classify: Function }).classify(b, names, px), [backend, FITTED, Array.from(images)] as const);
+        if (got === null) { console.log(`export test: the ${backend} backend is not available in this Chromium; skipped it`); continue; }
+        expect(got.backend).toBe(backend);
+        for (const name of FITTED) expectSame(got.out[name], fittedAnswers.get(name)!);
+        compared++;
+      }
+      expect(compared).toBeGreaterThanOrEqual(1);
+      expect(problems).toEqual([]);
     } finally {
       await browser.close();
       await server.close();

@@ -28,8 +28,31 @@ describe('ares train killed with SIGKILL and resumed', () => {
     child.kill('SIGKILL');
     expect(await exited).toBe(-1);
     expect(existsSync(join(dir, 'metrics.json'))).toBe(false);
+    // The killed process's claim on the folder is still there; it must not block the resume.
+    expect(JSON.parse(readFileSync(join(dir, '.ares.lock'), 'utf8')).pid).toBe(child.pid);
 
     execFileSync(process.execPath, [ares, 'train', '--id', 'mnist', '--out', dir, '--resume', '--json'], { stdio: 'pipe' });
     expect(metricsOf(dir)).toEqual(metricsOf(whole));
+    expect(existsSync(join(dir, '.ares.lock'))).toBe(false);
+  });
+});
+
+describe('two ares train commands started at once into one --out', () => {
+  it('exactly one trains; the other exits non-zero naming the folder and the holding pid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ares-twice-'));
+    const start = () => {
+      const child = spawn(process.execPath, [ares, ...args(dir)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += d; });
+      return new Promise<{ pid: number; code: number | null; stderr: string }>((r) => child.on('close', (code) => r({ pid: child.pid!, code, stderr })));
+    };
+    const results = await Promise.all([start(), start()]);
+    const ok = results.filter((r) => r.code === 0);
+    const refused = results.filter((r) => r.code !== 0);
+    expect(ok).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0].stderr).toContain(`${dir} is in use by another training (pid ${ok[0].pid} on`);
+    expect(existsSync(join(dir, 'metrics.json'))).toBe(true);
+    expect(existsSync(join(dir, '.ares.lock'))).toBe(false);
   });
 });

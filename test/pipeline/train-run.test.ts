@@ -7,6 +7,8 @@ import { initEngine } from '../../src/engine/backend.js';
 import { forwardSet } from '../../src/eval/evaluate.js';
 import { negativeEnergyScores } from '../../src/scores/energy.js';
 import { loadRun } from '../../src/pipeline/load-run.js';
+import { validationHistogram } from '../../src/export/page/validation.js';
+import { readRun } from '../../src/run/folder.js';
 import { resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
 import type { TrainConfig } from '../../src/methods/config.js';
 
@@ -30,6 +32,8 @@ describe('trainRun (ares, end to end on an MNIST slice)', () => {
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics.rows.map((m: { ood: string }) => m.ood)).toEqual(r.evaluation!.ood.map((o) => o.ood));
     expect(metrics.idAccuracy).toBeGreaterThan(0.5);
+    // Grey 28×28 digits: `augment: auto` is recorded as none (digits are not flip-invariant).
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).augment).toBe('none');
 
     const run = await loadRun(out);
     const again = forwardSet(run.model, r.data.test, run.detector.normalization);
@@ -37,6 +41,11 @@ describe('trainRun (ares, end to end on an MNIST slice)', () => {
     const reloaded = negativeEnergyScores(again.logits, { weights: w });
     const original = r.evaluation!.scores.energy.id;
     for (let i = 0; i < original.length; i++) expect(reloaded[i]).toBeCloseTo(original[i], 4);
+
+    // The exported page's histogram: the ID-validation scores γ was set on are kept and give γ back.
+    const page = validationHistogram(readRun(out));
+    expect(page.note).toBeUndefined();
+    expect(page.histogram?.count).toBe(r.data.val.count);
   });
 
   it('resuming a stopped run gives the same final metrics as an uninterrupted one', async () => {

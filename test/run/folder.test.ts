@@ -105,7 +105,7 @@ describe('writeRun / readRun', () => {
       metrics: { idAccuracy: 0.9, tpr: 0.95, rows: [{ ood: 'gaussian', score: 'energy', fpr95: 0.1, auroc: 0.95, aupr_in: 0.9, aupr_out: 0.97 }], extra: 'kept' },
       history: { epochs: [{ epoch: 1, ce: 1.2, jsd: null, accuracy: 0.5 }, { epoch: 2, ce: 0.7, jsd: 0.02, accuracy: 0.8, valAccuracy: 0.78 }] },
       artifacts: {
-        scores: { score: 'energy', id: [3, 4], ood: { gaussian: [1, 2] }, virtual: [0.5] },
+        scores: { score: 'energy', id: [3, 4], val: [2.5, 3.5], ood: { gaussian: [1, 2] }, virtual: [0.5] },
         features: { dim: 5, groups: [{ name: 'ID test', kind: 'id', features: features.subarray(0, 15), labels: Int32Array.of(0, 2, 1) }, { name: 'gaussian', kind: 'ood', features: features.subarray(15) }] },
         samples: { pixmix: { shape: [2, 2, 1], images: Float32Array.of(0, 0.5, 1, 0.25, 1, 1, 0, 0) }, fractals: { shape: [2, 2, 3], images: new Float32Array(12).fill(0.5) } },
       },
@@ -129,7 +129,7 @@ describe('writeRun / readRun', () => {
     expect(run.metrics?.extra).toBe('kept');
     expect(run.history?.epochs[0].jsd).toBeNull();
     const art = run.readArtifacts();
-    expect(art.scores).toEqual({ score: 'energy', id: [3, 4], ood: { gaussian: [1, 2] }, virtual: [0.5] });
+    expect(art.scores).toEqual({ score: 'energy', id: [3, 4], val: [2.5, 3.5], ood: { gaussian: [1, 2] }, virtual: [0.5] });
     expect(art.features?.dim).toBe(5);
     expect(Array.from(art.features!.groups[0].features)).toEqual(Array.from(features.subarray(0, 15)));
     expect(Array.from(art.features!.groups[1].features)).toEqual(Array.from(features.subarray(15)));
@@ -169,5 +169,7 @@ describe('writeRun / readRun', () => {
     writeFileSync(join(broken, 'artifacts', 'features.json'), JSON.stringify({ dim: 4, groups: [{ name: 'x', kind: 'id', count: 3 }] }));
     writeFileSync(join(broken, 'artifacts', 'features.f32'), new Uint8Array(40));
     await expectAresError(() => readRun(broken).readArtifacts(), 'feature data is 40 bytes, features.json describes 3 rows of 4 float32', 'features.f32');
+    writeFileSync(join(broken, 'artifacts', 'scores.json'), JSON.stringify({ score: 'energy', id: [1], val: [1, 'x'], ood: {} }));
+    await expectAresError(() => readRun(broken).readArtifacts(), 'invalid score arrays', 'scores.json');
   });
 });

@@ -45,4 +45,36 @@ describe('ares predict on an `ares train` run', () => {
     expect(unknownShare).toBeGreaterThanOrEqual(0.9);
     expect(correctShare).toBeGreaterThanOrEqual(0.8);
   });
+
+  it('ares eval --detector knn stores knn (fitted on ID training data, γ on ID validation) and predict uses it', () => {
+    const before = JSON.parse(readFileSync(join(runDir, 'detector.json'), 'utf8'));
+    const e = runCli(['eval', '--run', runDir, '--score', 'vim,rmds', '--detector', 'knn', '--json'], {}, 280_000);
+    expect(e.stderr).toBe('');
+    expect(e.code).toBe(0);
+    const metrics = JSON.parse(e.stdout) as { rows: { score: string; ood: string; auroc: number }[]; thresholds: Record<string, number> };
+    expect(new Set(metrics.rows.map((r) => r.score))).toEqual(new Set(['vim', 'rmds', 'knn']));
+    for (const r of metrics.rows) console.log(`eval (ares train run): ${r.score} on ${r.ood}: AUROC ${(100 * r.auroc).toFixed(2)}%`);
+    const det = JSON.parse(readFileSync(join(runDir, 'detector.json'), 'utf8'));
+    expect(det.score.name).toBe('knn');
+    expect(det.threshold.gamma).toBe(metrics.thresholds.knn);
+    // The model's learned energy weights survive beside the new score.
+    expect(det.energyWeights ?? null).toEqual(before.score.weights);
+    expect(JSON.parse(readFileSync(join(runDir, 'threshold.json'), 'utf8')).score).toBe('knn');
+
+    const r = runCli(['predict', '--run', runDir, '--json', digitsDir, noiseDir]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { score: string; gamma: number; predictions: { file: string; label: string }[] };
+    expect(out.score).toBe('knn');
+    const noise = out.predictions.filter((p) => p.file.startsWith(noiseDir));
+    const digits = out.predictions.filter((p) => p.file.startsWith(digitsDir));
+    const unknownShare = noise.filter((p) => p.label === 'unknown').length / noise.length;
+    const correctShare = digits.filter((p) => p.label === truth.get(p.file)).length / digits.length;
+    console.log(`predict (knn detector): ${(100 * unknownShare).toFixed(0)}% of Gaussian noise unknown, ${(100 * correctShare).toFixed(0)}% of held-in digits right`);
+    expect(unknownShare).toBeGreaterThanOrEqual(0.9);
+    expect(correctShare).toBeGreaterThanOrEqual(0.8);
+
+    const bad = runCli(['eval', '--run', runDir, '--detector', 'odin']);
+    expect(bad.code).toBe(1); // a usage error, reported by commander like any bad option value
+    expect(bad.stderr).toMatch(/odin cannot be stored/);
+  }, 300_000);
 });

@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { NotFittedError } from '../../src/errors.js';
 import { auroc } from '../../src/metrics/index.js';
-import { type Detector, DETECTOR_NAMES, energy, mahalanobis, msp, odin } from '../../src/scores/index.js';
-import { asImages, makeModel, makeSplit, type Split } from './fixtures.js';
+import { type Detector, DETECTOR_NAMES, energy, knn, mahalanobis, msp, odin, rmds, vim } from '../../src/scores/index.js';
+import { asImages, D, HEAD, K, makeModel, makeSplit, type Split } from './fixtures.js';
 
 const train = makeSplit(60, 'id', 1);
 const idTest = makeSplit(30, 'id', 2);
@@ -25,6 +25,8 @@ interface Case {
 
 const outputs = (s: Split) => ({ logits: s.logits, features: s.features });
 const labelled = () => ({ ...outputs(train), labels: train.labels });
+// The fixture's head has no bias: ViM's origin is then 0.
+const withHead = () => ({ ...labelled(), head: { kernel: { data: HEAD, rows: D, cols: K }, bias: null } });
 
 // Built once the engine is up: ODIN's inputs are tensors.
 const cases: Case[] = [];
@@ -45,6 +47,11 @@ cases.push(
   { label: 'energy', make: () => energy(), fitData: labelled, input: outputs },
   { label: 'energy with learned w', make: () => energy({ weights: [0.5, 1.5, 1] }), fitData: labelled, input: outputs },
   { label: 'mahalanobis', make: () => mahalanobis(), fitData: labelled, input: outputs },
+  { label: 'knn', make: () => knn(), fitData: labelled, input: outputs },
+  { label: 'knn k=1, bank subsampled', make: () => knn({ k: 1, bankSize: 20, seed: 3 }), fitData: labelled, input: outputs },
+  { label: 'vim (origin from the head)', make: () => vim(), fitData: withHead, input: outputs },
+  { label: 'vim (no head: mean origin)', make: () => vim({ principalDim: 2 }), fitData: labelled, input: outputs },
+  { label: 'rmds', make: () => rmds(), fitData: labelled, input: outputs },
   { label: 'odin (paper T, ε)', make: () => odin({ batchSize: 16 }), fitData: () => odinIn(train), input: odinIn },
   { label: 'odin (ε tuned on ID)', make: () => odin({ epsilon: 'tune', epsilonGrid: [0, 0.01, 0.1] }), fitData: () => odinIn(train), input: odinIn },
 );
@@ -105,8 +112,8 @@ describe.each(cases)('$label', (c) => {
 });
 
 describe('output-based detectors read tensors and plain matrices alike', () => {
-  it.each(['msp', 'energy', 'mahalanobis'] as const)('%s', (name) => {
-    const make = { msp: () => msp(), energy: () => energy(), mahalanobis: () => mahalanobis() }[name];
+  it.each(['msp', 'energy', 'mahalanobis', 'knn', 'vim', 'rmds'] as const)('%s', (name) => {
+    const make = { msp: () => msp(), energy: () => energy(), mahalanobis: () => mahalanobis(), knn: () => knn(), vim: () => vim(), rmds: () => rmds() }[name];
     const d = make().fit(labelled());
     const logits = tf.tensor2d(idTest.logits.data as Float32Array, [idTest.logits.rows, idTest.logits.cols]);
     const features = tf.tensor2d(idTest.features.data as Float32Array, [idTest.features.rows, idTest.features.cols]);
