@@ -2,6 +2,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import { engineInfo } from '../engine/backend.js';
+import { checkBatchFits, heapMeter, measureStepMemory, preflightBatches } from '../engine/heap.js';
 import { benchStepFactory, registerBenchStep } from './registry.js';
 import { BENCH_INPUT, ceBenchStep } from './ce-step.js';
 import { aresBenchStep } from './ares-step.js';
@@ -41,6 +42,13 @@ export interface BenchResult {
   loss: number;
   /** Tensors still alive after the timed steps minus before them (0 unless a step leaks). */
   tensor_growth: number;
+  /**
+   * Most engine bytes live at once during the timed steps (tensors, optimiser state and kernel
+   * scratch; wasm only, else null).
+   */
+  peak_bytes: number | null;
+  /** Size of the wasm heap after the steps (it never shrinks; wasm only, else null). */
+  heap_bytes: number | null;
   custom_kernels: number;
   cpu: string;
   node: string;
@@ -58,6 +66,9 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Smaller batches skip the memory pre-flight (it would cost more than it could save). */
+const PREFLIGHT_MIN_BATCH = 32;
+
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 /** Times `steps` full training steps after `warmup` untimed ones. The engine must be initialised. */
@@ -67,11 +78,19 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   checkCount('warmup', opts.warmup, 0);
   const factory = benchStepFactory(opts.model, opts.method);
   const engine = engineInfo();
+  const meter = engine.backend === 'wasm' ? heapMeter() : null;
+  if (meter && opts.batch >= PREFLIGHT_MIN_BATCH) {
+    // A batch that cannot fit in wasm memory fails here, with the largest batch that fits,
+    // rather than partway through a step.
+    const m = await measureStepMemory((batch) => factory({ batch, seed: opts.seed }), preflightBatches(opts.batch));
+    checkBatchFits(`${opts.model} / ${opts.method}`, opts.batch, m);
+  }
   const bench = await factory({ batch: opts.batch, seed: opts.seed });
   try {
     let loss = NaN;
     for (let i = 0; i < opts.warmup; i++) loss = bench.step();
     const before = tf.memory().numTensors;
+    meter?.resetPeak();
     const now = opts.clock ?? (() => performance.now());
     const times: number[] = [];
     for (let i = 0; i < opts.steps; i++) {
@@ -86,6 +105,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       steps: opts.steps, warmup: opts.warmup,
       ms_per_step: round(ms), ms_min: round(Math.min(...times)), ms_max: round(Math.max(...times)),
       images_per_s: round(opts.batch / ms * 1000, 1), loss: round(loss, 6), tensor_growth: growth,
+      peak_bytes: meter ? meter.peak : null, heap_bytes: meter ? meter.heapBytes() : null,
       custom_kernels: engine.customKernels.length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version,
     };
   } finally {
@@ -97,5 +117,6 @@ export function formatBench(r: BenchResult): string {
   return `${r.model} / ${r.method} on ${r.backend} (${r.threads} thread${r.threads === 1 ? '' : 's'}), batch ${r.batch}: `
     + `${r.ms_per_step.toFixed(1)} ms/step median of ${r.steps} after ${r.warmup} warm-up `
     + `(min ${r.ms_min.toFixed(1)}, max ${r.ms_max.toFixed(1)}), ${r.images_per_s.toFixed(0)} images/s, loss ${r.loss.toFixed(4)}`
+    + (r.peak_bytes !== null ? `, peak engine memory ${(r.peak_bytes / 2 ** 20).toFixed(0)} MiB` : '')
     + (r.tensor_growth ? `\nwarning: ${r.tensor_growth} tensors leaked over ${r.steps} steps` : '');
 }

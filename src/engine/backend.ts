@@ -4,6 +4,8 @@ import os from 'node:os';
 import { AresError } from '../errors.js';
 import { initWasmBackend } from './wasm-init.js';
 import { registerWasmKernels } from './kernels/index.js';
+import { installFrugalGradients } from './gradients.js';
+import { installHeapMeter } from './heap.js';
 
 export type BackendName = 'wasm' | 'tensorflow' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'tensorflow', 'cpu'];
@@ -59,6 +61,7 @@ async function tfjsNodeAvailable(): Promise<boolean> {
  */
 export async function initEngine(opts: { backend?: BackendName; threads?: number } = {}): Promise<EngineInfo> {
   const wanted = opts.backend ?? requestedBackend();
+  installFrugalGradients();
   if (current && (!wanted || wanted === current.backend)) return current;
   const backend: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
   if (backend === 'tensorflow' && !(await tfjsNodeAvailable())) {
@@ -88,6 +91,7 @@ async function startBackend(backend: BackendName, threads = 1): Promise<EngineIn
   if (backend === 'wasm') {
     await initWasmBackend(threads);
     await tf.ready();
+    installHeapMeter(tf.findBackend('wasm')!);
     const { customKernels, threads: got } = await registerWasmKernels(threads);
     return { backend, threads: got, customKernels };
   }

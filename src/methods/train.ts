@@ -27,6 +27,7 @@ import { loadFractalBank } from '../ares/fractal-cache.js';
 import type { FractalBank } from '../ares/fractals.js';
 import { pixmixBatch } from '../ares/pixmix.js';
 import { stopGradient } from '../ares/stop-gradient.js';
+import { checkTrainingMemory } from './preflight.js';
 
 /** Numbers of one training step, for the progress bar and the curves. */
 export interface StepStats {
@@ -127,6 +128,7 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
   const perEpoch = batchCount(data.train.count, cfg.batchSize, true);
   if (perEpoch < 1) throw new AresError(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}`);
   const totalSteps = perEpoch * cfg.epochs;
+  await checkTrainingMemory(cfg, data.shape, data.classNames.length);
   let epochsThisCall = 0;
 
   for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {

@@ -39,19 +39,21 @@ export function reluGradConfig(rt: KernelRuntime): tf.KernelConfig {
 }
 
 /**
- * Relu's gradient: the one-pass kernel where it applies, else tfjs's own formula
- * (mul(dy, cast(step(x), 'float32'))) so other backends compute exactly what they did.
+ * Relu's gradient from its output rather than its input (y > 0 exactly where x > 0): the
+ * following layer keeps y alive anyway, so the input (a batch-norm output in pre-activation
+ * blocks) can be freed during the forward pass instead of being held for the backward one. The
+ * one-pass kernel where it applies, else tfjs's own formula (mul(dy, cast(step(.), 'float32'))).
  */
 export const reluGradient: tf.GradConfig = {
   kernelName: tf.Relu,
-  inputsToSave: ['x'],
+  outputsToSave: [true],
   gradFunc: (dy, saved) => {
-    const [x] = saved;
+    const [y] = saved;
     const d = dy as tf.Tensor;
     const fast = tf.getBackend() === 'wasm' && tf.getKernel(RELU_GRAD, 'wasm') != null
-      && x.dtype === 'float32' && d.dtype === 'float32' && tf.util.arraysEqual(x.shape, d.shape);
-    if (fast) return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: d, x } as unknown as tf.NamedTensorMap) as tf.Tensor };
-    return { x: () => tf.mul(d, tf.cast(tf.step(x), 'float32')) };
+      && y.dtype === 'float32' && d.dtype === 'float32' && tf.util.arraysEqual(y.shape, d.shape);
+    if (fast) return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: d, x: y } as unknown as tf.NamedTensorMap) as tf.Tensor };
+    return { x: () => tf.mul(d, tf.cast(tf.step(y), 'float32')) };
   },
 };
 

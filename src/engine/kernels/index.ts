@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig, conv2dConfig, fusedConv2dConfig } from './conv.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradient } from './batch-norm.js';
-import { patchBatchNormalization } from '../layers-patch.js';
+import { patchAddLayer, patchBatchNormalization, patchFusedConv2d, patchModelForward } from '../layers-patch.js';
 import { maxPoolGradConfig } from './pool.js';
 import { batchMatMulConfig } from './matmul.js';
 import { castConfig, identityConfig, reluConfig, reluGradConfig, reluGradient } from './eltwise.js';
@@ -50,6 +50,9 @@ function registerAll(rt: KernelRuntime): void {
   replaceKernel(batchNormTrainGradConfig(rt));
   tf.registerGradient(batchNormTrainGradient);
   patchBatchNormalization();
+  patchAddLayer();
+  patchFusedConv2d();
+  patchModelForward();
   replaceKernel(reluConfig(rt, own(tf.Relu)));
   replaceKernel(reluGradConfig(rt));
   tf.registerGradient(reluGradient);

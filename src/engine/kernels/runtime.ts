@@ -103,7 +103,8 @@ export class KernelRuntime {
   ptr(t: tf.TensorInfo): number { return this.be.dataIdMap.get(t.dataId).memoryOffset; }
 
   malloc(bytes: number): number {
-    const p = this.be.wasm._malloc(bytes);
+    // emscripten's _malloc returns a signed i32: addresses past 2 GiB come back negative.
+    const p = this.be.wasm._malloc(bytes) >>> 0;
     if (!p) throw new AresError(`out of wasm memory allocating ${bytes} bytes`);
     return p;
   }
@@ -116,7 +117,7 @@ export class KernelRuntime {
   /** Allocates and fills an i32 array on the heap; the caller frees it. */
   ints(values: number[]): number {
     const p = this.malloc(4 * values.length);
-    this.heapI32().set(values, p >> 2);
+    this.heapI32().set(values, p >>> 2);
     return p;
   }
 
