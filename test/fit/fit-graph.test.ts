@@ -8,6 +8,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { loadDetector } from '../../src/export/index.js';
 import { chooseGraphNodes } from '../../src/fit/graph-model.js';
 import { loadGraphModelFromDir } from '../../src/run/model-io.js';
+import { chromiumMissing, openBrowser, serveStatic } from '../fixtures/browser.js';
 import { expectAresError, runCli, tempDir, writeProbeImages } from '../run/helpers.js';
 import { saveAsGraphModel } from './graph-model.js';
 import { smallCnn, trainPlain } from './plain-model.js';
@@ -24,6 +25,9 @@ const runDir = join(dir, 'run');
 const DATA = ['--id', 'mnist', '--id-classes', '0,1,2,3,4,5', '--limit', '2000', '--seed', '4'];
 let data: PreparedDataset;
 let truth: Map<string, string>;
+/** `ares predict`'s answers on the probe files, and those files' pixels as predict decodes them. */
+let predicted: { file: string; label: string; score: number }[] = [];
+let probePixels = new Float32Array(0);
 
 beforeAll(async () => {
   await initEngine();
@@ -92,6 +96,8 @@ describe('ares fit on a tfjs graph model', () => {
       expect(det.model).toBeInstanceOf(tf.GraphModel);
       const pixels = new Float32Array(preds.length * 784);
       for (let i = 0; i < preds.length; i++) pixels.set(await decodeImage(preds[i].file, [28, 28, 1], 'cover', await probeImage(preds[i].file)), i * 784);
+      predicted = preds;
+      probePixels = pixels;
       const input = tf.tensor4d(pixels, [preds.length, 28, 28, 1]);
       const answers = await det.predict(input);
       input.dispose();
@@ -101,6 +107,37 @@ describe('ares fit on a tfjs graph model', () => {
       det.dispose();
     }
   }, 60_000);
+
+  it.skipIf(chromiumMissing)('the exported bundle answers the same in headless Chromium', async () => {
+    expect(predicted.length).toBeGreaterThan(0);
+    const page0 = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>graph bundle</title>
+<script type="module">
+  import * as tf from './tf.fesm.min.js';
+  import { loadDetector } from './loader.js';
+  window.classify = async (pixels) => {
+    await tf.setBackend('cpu');
+    const d = await loadDetector('./');
+    const x = tf.tensor4d(Float32Array.from(pixels), [pixels.length / 784, 28, 28, 1]);
+    const out = await d.predict(x);
+    x.dispose(); d.dispose();
+    return out;
+  };
+  window.ready = true;
+</script>`;
+    const server = await serveStatic(join(dir, 'bundle'), { '/index.html': page0 });
+    const { browser, page, problems } = await openBrowser();
+    try {
+      await page.goto(`${server.url}/index.html`);
+      await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+      const got = await page.evaluate((px) => (window as unknown as { classify: Function }).classify(px), Array.from(probePixels)) as { label: string; score: number }[];
+      expect(got.map((a) => a.label)).toEqual(predicted.map((q) => q.label));
+      got.forEach((a, i) => expect(a.score).toBeCloseTo(predicted[i].score, 3));
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  }, 30_000);
 
   it('deploys vim with the head read from the graph (transposed kernel, no Softmax at the end)', () => {
     const vimRun = join(dir, 'run-vim');
