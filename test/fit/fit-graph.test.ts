@@ -187,5 +187,8 @@ describe('ares fit on a tfjs graph model', () => {
     expect(p.code).toBe(0);
     const noise = JSON.parse(p.stdout).predictions as { label: string }[];
     expect(noise.filter((x) => x.label === 'unknown').length / noise.length).toBeGreaterThanOrEqual(0.9);
+    const e = runCli(['eval', '--run', energyRun, '--score', 'energy,knn']);
+    expect(e.code).not.toBe(0);
+    expect(e.stderr).toMatch(/no features node, which knn read/);
   }, 60_000);
 });
