@@ -7,6 +7,7 @@ import { decodeImage, probeImage } from '../../src/data/image-decode.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { loadDetector } from '../../src/export/index.js';
 import { chooseGraphNodes } from '../../src/fit/graph-model.js';
+import { parseDetectorSpec } from '../../src/run/detector.js';
 import { loadGraphModelFromDir } from '../../src/run/model-io.js';
 import { chromiumMissing, openBrowser, serveStatic } from '../fixtures/browser.js';
 import { expectAresError, runCli, tempDir, writeProbeImages } from '../run/helpers.js';
@@ -58,6 +59,9 @@ describe('ares fit on a tfjs graph model', () => {
     expect(out.score).toBe('energy');
     const detector = JSON.parse(readFileSync(join(runDir, 'detector.json'), 'utf8'));
     expect(detector.model).toEqual({ format: 'graph-model', logits: 'd2/BiasAdd', features: 'd1/Relu', headKernel: 'd2/kernel', headKernelTransposed: false, headBias: 'd2/bias' });
+    expect(parseDetectorSpec(detector, 'detector.json').model).toEqual(detector.model);
+    expect(() => parseDetectorSpec({ ...detector, model: { ...detector.model, logits: '' } }, 'detector.json')).toThrow(/model\.logits must name the logits node/);
+    expect(() => parseDetectorSpec({ ...detector, model: { ...detector.model, format: 'layers-model' } }, 'detector.json')).toThrow(/model\.format must be "graph-model"/);
     const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ method: 'fit', format: 'graph-model', graph: detector.model, featuresLayer: 'd1/Relu' });
     for (const f of ['model.json', 'group1-shard1of2.bin', 'group1-shard2of2.bin']) {
