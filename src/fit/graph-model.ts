@@ -82,14 +82,21 @@ export function chooseGraphNodes(m: ModelJson, file: string, featuresNode?: stri
   const out = byName.get(outs[0]);
   if (!out) throw new AresError(`the graph's signature names output "${outs[0]}", which is not a node`, { file, exitCode: 2 });
 
-  let logitsNode = out;
-  let logits: LogitsSource = { kind: 'output', layer: out.name };
-  if (out.op === 'Softmax') {
-    const [src] = dataInputs(out);
+  // Converted SavedModels often end in Identity nodes (the signature's outputs): look through them.
+  const through = (n: GraphNode) => {
+    let at = n;
+    for (let src = dataInputs(at); at.op === 'Identity' && src.length === 1 && byName.has(src[0]); src = dataInputs(at)) at = byName.get(src[0])!;
+    return at;
+  };
+  const last = through(out);
+  let logitsNode = last;
+  let logits: LogitsSource = { kind: 'output', layer: last.name };
+  if (last.op === 'Softmax') {
+    const [src] = dataInputs(last);
     const n = src === undefined ? undefined : byName.get(src);
-    if (!n) throw new AresError(`the Softmax output "${out.name}" has no input node`, { file, exitCode: 2 });
-    logitsNode = n;
-    logits = { kind: 'pre-softmax', layer: out.name, how: 'softmax-node' };
+    if (!n) throw new AresError(`the Softmax node "${last.name}" has no input node`, { file, exitCode: 2 });
+    logitsNode = through(n);
+    logits = { kind: 'pre-softmax', layer: last.name, how: 'softmax-node' };
   }
 
   // The head: [bias add ∘] MatMul(features, W), or one _FusedMatMul(features, W, b).
@@ -125,7 +132,7 @@ export function chooseGraphNodes(m: ModelJson, file: string, featuresNode?: stri
   let features: string | null = auto?.features ?? null;
   if (featuresNode !== undefined) {
     const n = byName.get(featuresNode);
-    if (!n || NOT_FEATURES.has(n.op) || n.name === logitsNode.name || n.name === out.name) {
+    if (!n || NOT_FEATURES.has(n.op) || n.name === logitsNode.name || n.name === out.name || n.name === last.name) {
       throw new AresError(`--features "${featuresNode}" is not a node before the logits; ${listed()}`, { file, exitCode: 2 });
     }
     features = featuresNode;

@@ -161,21 +161,35 @@ describe('ares fit on a tfjs graph model', () => {
   }, 60_000);
 
   it('a features node it cannot find is a clear error listing the nodes; energy alone still fits without one', async () => {
-    // The logits leave through an Identity: no MatMul directly behind them to take the features from.
-    const noHead = join(dir, 'graph-identity');
+    // Temperature-scaled logits (a Mul by a constant) behind an Identity: no MatMul directly behind
+    // them to take the features from.
+    const noHead = join(dir, 'graph-scaled');
     mkdirSync(noHead);
     for (const f of readdirSync(join(dir, 'graph-logits'))) copyFileSync(join(dir, 'graph-logits', f), join(noHead, f));
     const json = JSON.parse(readFileSync(join(noHead, 'model.json'), 'utf8'));
-    json.modelTopology.node.push({ name: 'out', op: 'Identity', input: ['d2/BiasAdd'], attr: { T: { type: 'DT_FLOAT' } } });
+    const F = { type: 'DT_FLOAT' };
+    json.modelTopology.node.push(
+      { name: 'temperature', op: 'Const', attr: { dtype: F, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: {} } } } },
+      { name: 'out', op: 'Mul', input: ['d2/BiasAdd', 'temperature'], attr: { T: F } },
+      { name: 'Identity', op: 'Identity', input: ['out'], attr: { T: F } },
+    );
+    const group = json.weightsManifest[0];
+    group.weights.push({ name: 'temperature', shape: [], dtype: 'float32' });
+    const lastShard = join(noHead, group.paths[group.paths.length - 1]);
+    writeFileSync(lastShard, Buffer.concat([readFileSync(lastShard), Buffer.from(Float32Array.from([0.5]).buffer)]));
     writeFileSync(join(noHead, 'model.json'), JSON.stringify(json));
     const c = chooseGraphNodes(json, 'm.json');
     expect(c.spec).toMatchObject({ logits: 'out', features: null });
+    // An Identity after the Softmax is looked through too.
+    const withSoftmax = JSON.parse(readFileSync(join(graphDir, 'model.json'), 'utf8'));
+    withSoftmax.modelTopology.node.push({ name: 'Identity', op: 'Identity', input: ['probs'], attr: { T: F } });
+    expect(chooseGraphNodes(withSoftmax, 'm.json').spec).toMatchObject({ logits: 'd2/BiasAdd', features: 'd1/Relu' });
     expect(chooseGraphNodes(json, 'm.json', 'p2').spec.features).toBe('p2');
     await expectAresError(() => chooseGraphNodes(json, 'm.json', 'nope'), /--features "nope" is not a node before the logits/, /d1\/Relu/);
 
     const bad = runCli(['fit', '--model', noHead, ...DATA, '--score', 'energy,knn', '--out', join(dir, 'bad')]);
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/cannot decide which node gives the features: the logits node "out" \(Identity\) is not a MatMul.*--features <node>.*c1\/Conv2D, c1\/BiasAdd, .*d1\/Relu, d2\/MatMul, d2\/BiasAdd, out \(knn read features/);
+    expect(bad.stderr).toMatch(/cannot decide which node gives the features: the logits node "out" \(Mul\) is not a MatMul.*--features <node>.*c1\/Conv2D, c1\/BiasAdd, .*d1\/Relu, d2\/MatMul, d2\/BiasAdd, out, Identity \(knn read features/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);
     const wrong = runCli(['fit', '--model', graphDir, ...DATA, '--features', 'nope', '--out', join(dir, 'bad')]);
     expect(wrong.stderr).toMatch(/--features "nope".*candidate nodes.*d1\/Relu/);
