@@ -197,6 +197,9 @@ async function setupGraph(file: string, options: FitOptions, scores: ScoreName[]
   if (choice.spec.features === null && needing.length > 0) {
     throw new AresError(`${choice.featuresProblem} (${needing.join(', ')} read features; energy and msp work without)`, { file, exitCode: 2 });
   }
+  if (choice.inputDims && choice.inputDims.length !== 4) {
+    throw new AresError(`the graph's input "${choice.inputNode}" is [${choice.inputDims.join(', ')}]; ares fit needs a graph model whose input is images [batch, height, width, channels]`, { file, exitCode: 2 });
+  }
   const shape = choice.inputShape ?? options.inputShape;
   if (!shape) throw new AresError(`the graph's input "${choice.inputNode}" has no fixed [batch, height, width, channels] shape; give it with --input-shape height,width,channels`, { file, exitCode: 2 });
   if (choice.inputShape && options.inputShape && options.inputShape.join() !== choice.inputShape.join()) {
@@ -249,62 +252,68 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   const graphFile = graphModelFile(model);
   const setup = graphFile ? await setupGraph(graphFile, options, scores) : await setupLayers(model, options);
   const { user, classifier } = setup;
-  const parts = { inputShape: classifier.inputShape, numClasses: classifier.numClasses, featureDim: classifier.featureDim };
-  const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
-  if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
-    throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
-  }
+  try {
+    const parts = { inputShape: classifier.inputShape, numClasses: classifier.numClasses, featureDim: classifier.featureDim };
+    const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
+    if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
+      throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
+    }
 
-  options.onPhase?.('loading data');
-  let dataCfg: DataConfig = {
-    id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
-    valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
-  };
-  const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
-  if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
-  const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
-  const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
-  dataCfg = aligned.dataCfg;
-  const data = aligned.data;
-
-  options.onPhase?.(`fitting ${scores.join(', ')}`);
-  const evaluation = evaluate(classifier, data, { scores, tpr });
-  const gamma = evaluation.thresholds[deployed];
-  const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
-  const spec: DetectorSpec = {
-    version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
-    normalization: { mean: [...normalization.mean], std: [...normalization.std] },
-    score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
-    ...(setup.graph ? { model: setup.graph } : {}),
-  };
-  const warnings: string[] = [...setup.notes];
-  if (evaluation.accuracy < 2 / parts.numClasses) {
-    warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
-      + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
-  const logitsDescription = setup.logitsDescription;
-  const format = setup.graph ? 'graph-model' as const : 'layers-model' as const;
-  const summary: FitSummary = {
-    modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
-    inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
-    deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
-  };
-  if (options.out) {
-    options.onPhase?.('writing the run folder and report');
-    const config = {
-      method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
-      scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
-      format, ...(setup.graph ? { graph: setup.graph } : {}),
-      featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
+    options.onPhase?.('loading data');
+    let dataCfg: DataConfig = {
+      id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
+      valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
     };
-    await writeFitRun(options.out, setup.graphDir, {
-      config, ...(setup.graph ? {} : { model: setup.runModel as tf.LayersModel }), detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
-      metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
-    });
+    const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
+    if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
+    const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
+    const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
+    dataCfg = aligned.dataCfg;
+    const data = aligned.data;
+
+    options.onPhase?.(`fitting ${scores.join(', ')}`);
+    const evaluation = evaluate(classifier, data, { scores, tpr });
+    const gamma = evaluation.thresholds[deployed];
+    const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
+    const spec: DetectorSpec = {
+      version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
+      normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+      score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
+      ...(setup.graph ? { model: setup.graph } : {}),
+    };
+    const warnings: string[] = [...setup.notes];
+    if (evaluation.accuracy < 2 / parts.numClasses) {
+      warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
+        + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
+    const logitsDescription = setup.logitsDescription;
+    const format = setup.graph ? 'graph-model' as const : 'layers-model' as const;
+    const summary: FitSummary = {
+      modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
+      inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
+      deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
+    };
+    if (options.out) {
+      options.onPhase?.('writing the run folder and report');
+      const config = {
+        method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
+        scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
+        format, ...(setup.graph ? { graph: setup.graph } : {}),
+        featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
+      };
+      await writeFitRun(options.out, setup.graphDir, {
+        config, ...(setup.graph ? {} : { model: setup.runModel as tf.LayersModel }), detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
+        metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
+      });
+    }
+    return Object.assign(createDetector(setup.runModel, spec), { summary, classifier });
+  } catch (err) {
+    // A model fit loaded from disk is its own to free; one the caller passed stays theirs.
+    if (typeof model === 'string') setup.runModel.dispose();
+    throw err;
   }
-  return Object.assign(createDetector(setup.runModel, spec), { summary, classifier });
 }
 
 function fitMetrics(e: EvaluationResult, engine: EngineInfo, seed: number, seconds: number): RunMetrics {

@@ -21,6 +21,8 @@ export interface GraphChoice {
   inputNode: string;
   /** [height, width, channels] from the Placeholder's shape; null when the graph does not say. */
   inputShape: [number, number, number] | null;
+  /** The Placeholder's shape as the graph gives it ([-1, 28, 28, 1]), null when unknown. */
+  inputDims: number[] | null;
   logits: LogitsSource;
   /** Why no features node was chosen (null when one was), for messages. */
   featuresProblem: string | null;
@@ -54,10 +56,14 @@ function outputNodes(m: ModelJson, nodes: GraphNode[]): string[] {
   return nodes.filter((n) => !read.has(n.name)).map((n) => n.name);
 }
 
-function placeholderShape(n: GraphNode): [number, number, number] | null {
-  const dims = n.attr?.shape?.shape?.dim;
+function placeholderDims(n: GraphNode): number[] | null {
+  const shape = n.attr?.shape?.shape;
+  return shape?.dim && !shape.unknownRank ? shape.dim.map((d) => Number(d.size ?? -1)) : null;
+}
+
+function placeholderShape(dims: number[] | null): [number, number, number] | null {
   if (!dims || dims.length !== 4) return null;
-  const s = dims.slice(1).map((d) => Number(d.size));
+  const s = dims.slice(1);
   return s.every((v) => Number.isInteger(v) && v > 0) ? (s as [number, number, number]) : null;
 }
 
@@ -148,7 +154,7 @@ export function chooseGraphNodes(m: ModelJson, file: string, featuresNode?: stri
       ...(head ? { headKernel: head.kernel!, headKernelTransposed: head.transposed } : {}),
       ...(head?.bias ? { headBias: head.bias } : {}),
     },
-    inputNode: inputs[0].name, inputShape: placeholderShape(inputs[0]), logits, featuresProblem: features ? null : problem, notes, candidates,
+    inputNode: inputs[0].name, inputShape: placeholderShape(placeholderDims(inputs[0])), inputDims: placeholderDims(inputs[0]), logits, featuresProblem: features ? null : problem, notes, candidates,
   };
 }
 

@@ -29,7 +29,13 @@ export function executeNodes(model: tf.GraphModel, x: tf.Tensor, names: string[]
  */
 export function fromGraph(name: ModelName, model: tf.GraphModel, spec: GraphModelSpec, inputShape: [number, number, number]): Classifier {
   const names = spec.features ? [spec.logits, spec.features] : [spec.logits];
-  const probe = tf.tidy(() => executeNodes(model, tf.zeros([1, ...inputShape]), names).map((t) => t.shape));
+  let probe: number[][];
+  try {
+    probe = tf.tidy(() => executeNodes(model, tf.zeros([1, ...inputShape]), names).map((t) => t.shape));
+  } catch (err) {
+    // e.g. a node that is not in the graph, an input of another shape, or control flow (needs executeAsync).
+    throw new AresError(`cannot run the graph model to nodes ${names.map((n) => `"${n}"`).join(', ')} on a ${inputShape.join('×')} image: ${(err as Error).message}`, { cause: err });
+  }
   const [logitsShape, featuresShape = logitsShape] = probe;
   if (logitsShape.length !== 2) throw new AresError(`graph node "${spec.logits}" gives [${logitsShape.join(', ')}]; logits must be [batch, classes]`);
   if (featuresShape.length !== 2) throw new AresError(`graph node "${spec.features}" gives [${featuresShape.join(', ')}]; features must be flat [batch, d]`);
