@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { initEngine } from '../engine/backend.js';
+import { AresError } from '../errors.js';
 import { InvalidArgumentError } from 'commander';
 import { detectorWithScore, evaluate, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { writeRun } from '../run/folder.js';
@@ -25,6 +26,10 @@ export function register(program: Command): void {
       const w = run.detector.score.name === 'energy' ? run.detector.score.weights : run.detector.energyWeights;
       const energyWeights = w ? Float32Array.from(w) : null;
       const scores: ScoreName[] = o.detector && !o.score.includes(o.detector) ? [...o.score, o.detector] : o.score;
+      const needing = scores.filter((s) => s !== 'energy' && s !== 'msp' && s !== 'odin');
+      if (run.detector.model?.features === null && needing.length > 0) {
+        throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
+      }
       const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr });
       if (o.detector) await writeRun(o.run, { detector: detectorWithScore(run.detector, e, o.detector, energyWeights), thresholdCount: data.val.count });
       const row = (x: (typeof e.ood)[number]) => metricRow(x.ood, x.score, x.metrics);

@@ -15,10 +15,10 @@ function range(v: string): [number, number] {
 export function register(program: Command): void {
   program.command('fit')
     .description('fit OOD scores and the threshold γ on a TensorFlow.js classifier you already have (model.json, e.g. a Teachable Machine export) and write a run folder')
-    .requiredOption('--model <path>', 'tfjs layers model: model.json (or its folder); metadata.json beside it gives class labels (Teachable Machine)')
+    .requiredOption('--model <path>', 'tfjs layers or graph model: model.json (or its folder); metadata.json beside it gives class labels (Teachable Machine)')
     .requiredOption('--id <source>', 'in-distribution data the model was trained for: a folder of class sub-folders, mnist, fashion-mnist, ...')
     .option('--ood <source...>', 'OOD test sets to evaluate (e.g. gaussian uniform)', [])
-    .option('--features <layer>', 'layer whose output is the features (default: the input of the last Dense layer)')
+    .option('--features <layer>', 'layer (graph model: node) whose output is the features (default: the input of the last Dense layer, or of the MatMul giving the logits)')
     .option('--score <names>', `scores to fit: ${SCORE_NAMES.join(', ')} or all; the first of energy/msp is the deployed one`, parseScores, ['energy'] as ScoreName[])
     .option('--tpr <x>', 'share of ID validation images γ accepts (the operating point)', num, 0.95)
     .option('--input-range <low,high>', 'pixel range the model expects (0,1, -1,1, 0,255); default 0,1, or -1,1 for Teachable Machine', range)
@@ -47,7 +47,7 @@ export function register(program: Command): void {
       for (const w of s.warnings) process.stderr.write(`ares fit: warning: ${w}\n`);
       if (o.json) {
         process.stdout.write(JSON.stringify({
-          out: o.out, logits: s.logitsDescription, featuresLayer: s.featuresLayer, featureDim: s.featureDim, inputShape: s.inputShape,
+          out: o.out, format: s.format, logits: s.logitsDescription, featuresLayer: s.featuresLayer, featureDim: s.featureDim, inputShape: s.inputShape,
           normalization: s.normalization, normalizationSource: s.normalizationSource, classNames: s.classes.classNames, classMatch: s.classes.by,
           score: s.deployedScore, gamma: s.gamma, tpr: s.tpr, idValidationRejected: s.idValidationRejected, validationCount: s.validationCount,
           seconds: s.seconds, warnings: s.warnings, metrics: s.metrics,
@@ -57,7 +57,9 @@ export function register(program: Command): void {
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
       process.stdout.write([
         `logits:   ${s.logitsDescription}`,
-        `features: output of layer "${s.featuresLayer}" (d = ${s.featureDim})`,
+        s.format === 'graph-model'
+          ? (s.featuresLayer === '(none)' ? 'features: none (logit scores only)' : `features: output of graph node "${s.featuresLayer}" (d = ${s.featureDim})`)
+          : `features: output of layer "${s.featuresLayer}" (d = ${s.featureDim})`,
         `input:    ${s.inputShape.join('×')}, ${s.normalizationSource}`,
         `classes:  ${s.classes.classNames.join(', ')} (matched by ${s.classes.by})`,
         `γ = ${s.gamma.toPrecision(6)} (${s.deployedScore}): accepts ${pct(s.tpr)} of ID validation by construction; measured on ${s.validationCount} images: ${pct(s.idValidationRejected)} rejected`,

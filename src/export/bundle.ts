@@ -64,7 +64,8 @@ function tfjsBrowserBuild(): string {
 const README = `# ares-ood detector bundle
 
 Files: \`ares.json\` (class names, input shape, normalisation, score function, threshold γ),
-\`model.json\` + weights (tfjs layers model: image → [logits, features]), \`loader.js\` (ES module),
+\`model.json\` + weights (tfjs layers model: image → [logits, features]; or a tfjs graph model,
+whose logits and features nodes ares.json names), \`loader.js\` (ES module),
 \`loader.d.ts\` (types), \`tf.fesm.min.js\` (TensorFlow.js, so nothing is fetched from a CDN).
 
 Browser (serve this folder over http):

@@ -31,6 +31,15 @@ export interface DetectorSpec {
   threshold: { gamma: number; tpr: number; on: 'id-validation' };
   /** The model's learned energy weights, kept when score is not energy (not used for predictions). */
   energyWeights?: number[];
+  /** Present for a tfjs graph model: the nodes giving the logits and features, and the head's weight constants. */
+  model?: {
+    format: 'graph-model';
+    logits: string;
+    features: string | null;
+    headKernel?: string;
+    headKernelTransposed?: boolean;
+    headBias?: string;
+  };
 }
 
 export interface ImageDataLike {
@@ -60,7 +69,8 @@ export interface PredictOptions {
 export interface Detector {
   readonly classNames: string[];
   readonly spec: DetectorSpec;
-  readonly model: tf.LayersModel;
+  /** A layers model (outputs [logits, features]) or a graph model (spec.model names its nodes). */
+  readonly model: tf.LayersModel | tf.GraphModel;
   predict(input: DetectorInput, opts?: PredictOptions): Promise<Prediction[]>;
   logits(input: DetectorInput, batchSize?: number): Promise<{ values: Float32Array; numClasses: number }>;
   dispose(): void;
@@ -75,5 +85,5 @@ export declare const UNKNOWN = "unknown";
 /** Loads a bundle (or run folder) from a URL, or a path in Node. */
 export declare function loadDetector(urlOrPath: string, opts?: LoadOptions): Promise<Detector>;
 
-export declare function createDetector(model: tf.LayersModel, spec: DetectorSpec): Detector;
+export declare function createDetector(model: tf.LayersModel | tf.GraphModel, spec: DetectorSpec): Detector;
 `;

@@ -6,7 +6,7 @@
  */
 import { AresError } from '../errors.js';
 import { parseDetectorJson, type DetectorSpec } from '../run/detector.js';
-import { MODEL_JSON, modelFromParts, parseModelJson, shardPaths } from './model-json.js';
+import { MODEL_JSON, graphModelFromParts, modelFromParts, parseModelJson, shardPaths } from './model-json.js';
 import { createDetector, type Detector } from './predictor.js';
 
 export { createDetector, UNKNOWN } from './predictor.js';
@@ -106,6 +106,9 @@ export async function loadDetector(urlOrPath: string, opts: LoadOptions = {}): P
   const modelRel = `${modelDir}${MODEL_JSON}`;
   const modelJson = parseModelJson(text(await required(src, modelRel, 'model file')), src.where(modelRel));
   const shards = await Promise.all(shardPaths(modelJson).map((p) => required(src, `${modelDir}${p}`, 'weight shard')));
-  const model = await modelFromParts(modelJson, shards, src.where(modelRel));
+  // A graph model (ares fit on a user's tfjs graph model) runs to the nodes the description names.
+  const model = spec.model?.format === 'graph-model'
+    ? await graphModelFromParts(modelJson, shards, src.where(modelRel))
+    : await modelFromParts(modelJson, shards, src.where(modelRel));
   return createDetector(model, spec);
 }

@@ -13,6 +13,15 @@ export interface ModelJson {
   generatedBy?: string;
   convertedBy?: string | null;
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  /** Graph models (tensorflowjs_converter output) may carry these; passed to tfjs as they are. */
+  signature?: object;
+  userDefinedMetadata?: Record<string, unknown>;
+  modelInitializer?: object;
+}
+
+/** A tfjs graph model's model.json: modelTopology is a GraphDef ({node: [...]}). */
+export function isGraphModelJson(m: { format?: unknown; modelTopology?: unknown }): boolean {
+  return m.format === 'graph-model' || Array.isArray((m.modelTopology as { node?: unknown } | undefined)?.node);
 }
 
 export const MODEL_JSON = 'model.json';
@@ -56,18 +65,37 @@ function concat(buffers: ArrayBuffer[]): ArrayBuffer {
   return out.buffer;
 }
 
-/** Builds the model from model.json and its shards (in shardPaths order). */
-export async function modelFromParts(m: ModelJson, shards: ArrayBuffer[], source: string): Promise<tf.LayersModel> {
+function weightsOf(m: ModelJson, shards: ArrayBuffer[], source: string): { weightData: ArrayBuffer; weightSpecs: tf.io.WeightsManifestEntry[] } {
   const weightData = concat(shards);
   const expected = expectedWeightBytes(m);
   if (!Number.isNaN(expected) && expected !== weightData.byteLength) {
     throw new AresError(`weights are ${weightData.byteLength} bytes, model.json describes ${expected} (truncated or mismatched shard)`, { file: source });
   }
-  const weightSpecs = m.weightsManifest.flatMap((g) => g.weights);
+  return { weightData, weightSpecs: m.weightsManifest.flatMap((g) => g.weights) };
+}
+
+/** Builds the model from model.json and its shards (in shardPaths order). */
+export async function modelFromParts(m: ModelJson, shards: ArrayBuffer[], source: string): Promise<tf.LayersModel> {
+  if (isGraphModelJson(m)) throw new AresError('this is a tfjs graph model, not a layers model', { file: source });
+  const { weightData, weightSpecs } = weightsOf(m, shards, source);
   try {
     return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: m.modelTopology, weightSpecs, weightData }));
   } catch (err) {
     throw new AresError(`could not build the model: ${(err as Error).message}`, { file: source, cause: err });
+  }
+}
+
+/** Builds a tfjs graph model from its model.json (GraphDef topology) and shards. */
+export async function graphModelFromParts(m: ModelJson, shards: ArrayBuffer[], source: string): Promise<tf.GraphModel> {
+  if (!isGraphModelJson(m)) throw new AresError('expected a tfjs graph model (format "graph-model", a GraphDef topology)', { file: source });
+  const { weightData, weightSpecs } = weightsOf(m, shards, source);
+  try {
+    return await tf.loadGraphModel(tf.io.fromMemory({
+      modelTopology: m.modelTopology, weightSpecs, weightData, format: m.format, generatedBy: m.generatedBy, convertedBy: m.convertedBy ?? undefined,
+      signature: m.signature, userDefinedMetadata: m.userDefinedMetadata, modelInitializer: m.modelInitializer,
+    }));
+  } catch (err) {
+    throw new AresError(`could not build the graph model: ${(err as Error).message}`, { file: source, cause: err });
   }
 }
 

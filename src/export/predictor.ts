@@ -33,7 +33,8 @@ export interface PredictOptions {
 export interface Detector {
   readonly classNames: string[];
   readonly spec: DetectorSpec;
-  readonly model: tf.LayersModel;
+  /** A layers model (outputs [logits, features]) or a graph model (spec.model names its nodes). */
+  readonly model: tf.LayersModel | tf.GraphModel;
   /** Classifies each image, or answers 'unknown'. Does not dispose the input. */
   predict(input: DetectorInput, opts?: PredictOptions): Promise<Prediction[]>;
   /** Raw logits [N, K] (row-major), for callers that score differently. */
@@ -56,17 +57,51 @@ function batchScorer(spec: DetectorSpec, K: number): BatchScorer {
   return (logits, features, n) => score({ logits: { data: logits, rows: n, cols: K }, features: { data: features!, rows: n, cols: features!.length / n } });
 }
 
-export function createDetector(model: tf.LayersModel, spec: DetectorSpec): Detector {
-  const K = spec.classNames.length;
+/** x → [logits, features?] tensors, and the features' width. */
+interface Runner {
+  run(x: tf.Tensor, withFeatures: boolean): tf.Tensor[];
+  featureDim: number;
+}
+
+function layersRunner(model: tf.LayersModel, spec: DetectorSpec, K: number, withFeatures: boolean): Runner {
   const outShape = model.outputs[0].shape;
   if (outShape[outShape.length - 1] !== K) {
     throw new AresError(`the model has ${outShape[outShape.length - 1]} outputs but the detector names ${K} classes`);
   }
-
-  const withFeatures = needsFeatures(spec.score);
   if (withFeatures && (model.outputs.length < 2 || model.outputs[1].shape.length !== 2)) {
     throw new AresError(`the ${spec.score.name} score reads the penultimate features, but the model has no [N, d] features output`);
   }
+  return {
+    featureDim: withFeatures ? model.outputs[1].shape[1] as number : 0,
+    run(x, keep) {
+      const out = model.predict(x) as tf.Tensor | tf.Tensor[];
+      return keep ? [logitsOf(out), (out as tf.Tensor[])[1]] : [logitsOf(out)];
+    },
+  };
+}
+
+/** A graph model runs to the nodes the spec names; one probe image checks they exist and their shapes. */
+function graphRunner(model: tf.GraphModel, spec: DetectorSpec, K: number, withFeatures: boolean): Runner {
+  const g = spec.model;
+  if (!g) throw new AresError('the model is a tfjs graph model, but the detector description names no logits/features nodes (its "model" field)');
+  if (withFeatures && !g.features) throw new AresError(`the ${spec.score.name} score reads features, but the detector names no features node`);
+  const exec = (x: tf.Tensor, keep: boolean) => {
+    const out = model.execute(x, keep ? [g.logits, g.features!] : [g.logits]);
+    return Array.isArray(out) ? out : [out];
+  };
+  const shapes = tf.tidy(() => exec(tf.zeros([1, ...spec.inputShape]), withFeatures).map((t) => t.shape));
+  if (shapes[0].length !== 2 || shapes[0][1] !== K) {
+    throw new AresError(`graph node "${g.logits}" gives [${shapes[0].join(', ')}] but the detector names ${K} classes`);
+  }
+  if (withFeatures && shapes[1].length !== 2) throw new AresError(`graph node "${g.features}" gives [${shapes[1].join(', ')}], not [N, d] features`);
+  return { featureDim: withFeatures ? shapes[1][1] as number : 0, run: exec };
+}
+
+export function createDetector(model: tf.LayersModel | tf.GraphModel, spec: DetectorSpec): Detector {
+  const K = spec.classNames.length;
+  const withFeatures = needsFeatures(spec.score);
+  const runner = model instanceof tf.GraphModel ? graphRunner(model, spec, K, withFeatures) : layersRunner(model, spec, K, withFeatures);
+  if (!(model instanceof tf.GraphModel) && spec.model) throw new AresError('the detector description is for a tfjs graph model, but a layers model was given');
   const scoreBatch = batchScorer(spec, K);
 
   /** Logits [N, K] and, when the score needs them, features [N, d] (row-major). */
@@ -75,13 +110,10 @@ export function createDetector(model: tf.LayersModel, spec: DetectorSpec): Detec
     try {
       const n = x.shape[0];
       const values = new Float32Array(n * K);
-      const d = keepFeatures ? model.outputs[1].shape[1] as number : 0;
+      const d = keepFeatures ? runner.featureDim : 0;
       const features = keepFeatures ? new Float32Array(n * d) : null;
       for (let s = 0; s < n; s += batchSize) {
-        const outs = tf.tidy(() => {
-          const out = model.predict(x.slice(s, Math.min(batchSize, n - s))) as tf.Tensor | tf.Tensor[];
-          return keepFeatures ? [logitsOf(out), (out as tf.Tensor[])[1]] : [logitsOf(out)];
-        });
+        const outs = tf.tidy(() => runner.run(x.slice(s, Math.min(batchSize, n - s)), keepFeatures));
         values.set(await outs[0].data() as Float32Array, s * K);
         if (features) features.set(await outs[1].data() as Float32Array, s * d);
         tf.dispose(outs);

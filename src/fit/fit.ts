@@ -5,7 +5,7 @@
  * folder is written that predict, eval, export and report read like one from `ares train`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
@@ -15,17 +15,22 @@ import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
+import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
+import { fromGraph } from '../models/graph-classifier.js';
 import { fromLayers } from '../models/layers-classifier.js';
 import type { Classifier, ModelName } from '../models/types.js';
 import { metricRow, rejectedShare, subsampleRows, type RunMetrics } from '../pipeline/run-folder.js';
 import { prepareForConfig, type DataConfig } from '../pipeline/train-run.js';
 import { writeReport } from '../report/read.js';
-import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
+import { DETECTOR_VERSION, type DetectorSpec, type GraphModelSpec } from '../run/detector.js';
 import { writeRun } from '../run/folder.js';
+import { copyModelFiles, loadGraphModelFromDir } from '../run/model-io.js';
+import { parseJsonText } from '../util/json-text.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
 import type { FeatureGroup, RunArtifacts } from '../run/types.js';
 import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
-import { describeLogits, loadUserModel, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
+import { chooseGraphNodes, describeGraphLogits } from './graph-model.js';
+import { describeLogits, loadUserModel, modelJsonPath, readMetadata, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
 
 export interface FitOptions {
   /** OOD test sets to evaluate (never used for any choice). */
@@ -40,7 +45,10 @@ export interface FitOptions {
   scores?: ScoreName[];
   /** Share of ID validation images γ accepts (default 0.95). */
   tpr?: number;
-  /** The layer whose output is the features (default: the input of the last Dense layer). */
+  /**
+   * The layer whose output is the features (default: the input of the last Dense layer); for a
+   * graph model, the node (default: the input of the MatMul that gives the logits).
+   */
   featuresLayer?: string;
   /** [height, width, channels] of the images, for a model that reads them as flat vectors. */
   inputShape?: [number, number, number];
@@ -61,7 +69,10 @@ export interface FitSummary {
   modelPath: string | null;
   logits: LogitsSource;
   logitsDescription: string;
+  /** The features layer, or graph node ('(none)' for a graph model fitted on logits alone). */
   featuresLayer: string;
+  /** 'graph-model' for a tfjs graph model, else 'layers-model'. */
+  format: 'layers-model' | 'graph-model';
   featureDim: number;
   inputShape: [number, number, number];
   normalization: Normalization;
@@ -142,6 +153,77 @@ function checkTpr(tpr: number): number {
   return tpr;
 }
 
+/** What fit needs of the user's model, whichever format it is in. */
+interface ModelSetup {
+  user: Omit<LoadedUserModel, 'model'>;
+  classifier: Classifier;
+  /** What the detector runs (and, for a layers model, what the run folder stores). */
+  runModel: tf.LayersModel | tf.GraphModel;
+  logits: LogitsSource;
+  logitsDescription: string;
+  featuresLayer: string;
+  graph: GraphModelSpec | null;
+  /** The graph model's folder, copied into the run unchanged. */
+  graphDir: string | null;
+  notes: string[];
+}
+
+/** model.json's path when `model` names a tfjs graph model, else null. */
+function graphModelFile(model: string | tf.LayersModel): string | null {
+  if (typeof model !== 'string') return null;
+  const file = modelJsonPath(model);
+  if (!existsSync(file)) return null; // loadUserModel says it is missing
+  const raw = parseJsonText(readFileSync(file, 'utf8'), file) as { format?: unknown; modelTopology?: unknown } | null;
+  return raw && typeof raw === 'object' && isGraphModelJson(raw) ? file : null;
+}
+
+const FEATURE_FREE: readonly ScoreName[] = ['energy', 'msp', 'odin'];
+
+async function setupLayers(model: string | tf.LayersModel, options: FitOptions): Promise<ModelSetup> {
+  const user: LoadedUserModel = typeof model === 'string'
+    ? await loadUserModel(model)
+    : { path: '', model, metadata: null, teachableMachine: false, aresRun: null };
+  const parts: ClassifierParts = toClassifierParts(user.model, { featuresLayer: options.featuresLayer, inputShape: options.inputShape });
+  return {
+    user, classifier: fromLayers('fitted' as ModelName, parts.model, parts.head, parts.inputShape, parts.numClasses, parts.featureDim),
+    runModel: parts.model, logits: parts.logits, logitsDescription: describeLogits(parts.logits), featuresLayer: parts.featuresLayer,
+    graph: null, graphDir: null, notes: [],
+  };
+}
+
+async function setupGraph(file: string, options: FitOptions, scores: ScoreName[]): Promise<ModelSetup> {
+  const choice = chooseGraphNodes(parseModelJson(readFileSync(file, 'utf8'), file), file, options.featuresLayer);
+  const needing = scores.filter((s) => !FEATURE_FREE.includes(s));
+  if (choice.spec.features === null && needing.length > 0) {
+    throw new AresError(`${choice.featuresProblem} (${needing.join(', ')} read features; energy and msp work without)`, { file, exitCode: 2 });
+  }
+  if (choice.inputDims && choice.inputDims.length !== 4) {
+    throw new AresError(`the graph's input "${choice.inputNode}" is [${choice.inputDims.join(', ')}]; ares fit needs a graph model whose input is images [batch, height, width, channels]`, { file, exitCode: 2 });
+  }
+  const shape = choice.inputShape ?? options.inputShape;
+  if (!shape) throw new AresError(`the graph's input "${choice.inputNode}" has no fixed [batch, height, width, channels] shape; give it with --input-shape height,width,channels`, { file, exitCode: 2 });
+  if (choice.inputShape && options.inputShape && options.inputShape.join() !== choice.inputShape.join()) {
+    throw new AresError(`--input-shape ${options.inputShape.join(',')} differs from the graph's input ${choice.inputShape.join('×')}`, { file, exitCode: 2 });
+  }
+  const dir = dirname(file);
+  const graph = await loadGraphModelFromDir(dir);
+  let classifier: Classifier;
+  try {
+    classifier = fromGraph('fitted' as ModelName, graph, choice.spec, shape);
+  } catch (err) {
+    graph.dispose();
+    throw err instanceof AresError ? new AresError(err.message, { file, exitCode: 2 }) : err;
+  }
+  const metadata = readMetadata(join(dir, 'metadata.json'));
+  const notes = scores.includes('vim') ? [...choice.notes] : [];
+  if (choice.spec.features === null) notes.push(`no features node (${choice.featuresProblem}): fitted on the logits alone; the report's feature view shows the logits`);
+  return {
+    user: { path: file, metadata, teachableMachine: metadata !== null && (metadata.packageName === '@teachablemachine/image' || typeof metadata.tmVersion === 'string'), aresRun: null },
+    classifier, runModel: graph, logits: choice.logits, logitsDescription: describeGraphLogits(choice.logits, choice.spec.logits),
+    featuresLayer: choice.spec.features ?? '(none)', graph: choice.spec, graphDir: dir, notes,
+  };
+}
+
 /** Data the caller prepared (prepareDataset): brought to the model's input shape, normalisation replaced. */
 function conformPrepared(d: PreparedDataset, shape: [number, number, number]): PreparedDataset {
   const c = (set: ImageSet) => conformSet(set, shape);
@@ -167,63 +249,71 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   if (options.out) checkOutFree(options.out);
 
   options.onPhase?.('loading the model');
-  const user: LoadedUserModel = typeof model === 'string'
-    ? await loadUserModel(model)
-    : { path: '', model, metadata: null, teachableMachine: false, aresRun: null };
-  const parts: ClassifierParts = toClassifierParts(user.model, { featuresLayer: options.featuresLayer, inputShape: options.inputShape });
-  const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
-  if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
-    throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
-  }
+  const graphFile = graphModelFile(model);
+  const setup = graphFile ? await setupGraph(graphFile, options, scores) : await setupLayers(model, options);
+  const { user, classifier } = setup;
+  try {
+    const parts = { inputShape: classifier.inputShape, numClasses: classifier.numClasses, featureDim: classifier.featureDim };
+    const { normalization, source: normalizationSource } = resolveNormalization(options, parts.inputShape[2], user.teachableMachine, user.aresRun?.normalization);
+    if (user.metadata?.imageSize && user.metadata.imageSize !== parts.inputShape[0]) {
+      throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
+    }
 
-  options.onPhase?.('loading data');
-  let dataCfg: DataConfig = {
-    id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
-    valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
-  };
-  const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
-  if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
-  const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
-  const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
-  dataCfg = aligned.dataCfg;
-  const data = aligned.data;
-
-  options.onPhase?.(`fitting ${scores.join(', ')}`);
-  const classifier = fromLayers('fitted' as ModelName, parts.model, parts.head, parts.inputShape, parts.numClasses, parts.featureDim);
-  const evaluation = evaluate(classifier, data, { scores, tpr });
-  const gamma = evaluation.thresholds[deployed];
-  const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
-  const spec: DetectorSpec = {
-    version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
-    normalization: { mean: [...normalization.mean], std: [...normalization.std] },
-    score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
-  };
-  const warnings: string[] = [];
-  if (evaluation.accuracy < 2 / parts.numClasses) {
-    warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
-      + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
-  const logitsDescription = describeLogits(parts.logits);
-  const summary: FitSummary = {
-    modelPath: user.path || null, logits: parts.logits, logitsDescription, featuresLayer: parts.featuresLayer, featureDim: parts.featureDim,
-    inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
-    deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
-  };
-  if (options.out) {
-    options.onPhase?.('writing the run folder and report');
-    const config = {
-      method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
-      scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: parts.logits, featuresLayer: parts.featuresLayer,
-      featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
+    options.onPhase?.('loading data');
+    let dataCfg: DataConfig = {
+      id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
+      valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
     };
-    await writeFitRun(options.out, {
-      config, model: parts.model, detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
-      metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
-    });
+    const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
+    if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
+    const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
+    const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
+    dataCfg = aligned.dataCfg;
+    const data = aligned.data;
+
+    options.onPhase?.(`fitting ${scores.join(', ')}`);
+    const evaluation = evaluate(classifier, data, { scores, tpr });
+    const gamma = evaluation.thresholds[deployed];
+    const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
+    const spec: DetectorSpec = {
+      version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
+      normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+      score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
+      ...(setup.graph ? { model: setup.graph } : {}),
+    };
+    const warnings: string[] = [...setup.notes];
+    if (evaluation.accuracy < 2 / parts.numClasses) {
+      warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
+        + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
+    const logitsDescription = setup.logitsDescription;
+    const format = setup.graph ? 'graph-model' as const : 'layers-model' as const;
+    const summary: FitSummary = {
+      modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
+      inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
+      deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
+    };
+    if (options.out) {
+      options.onPhase?.('writing the run folder and report');
+      const config = {
+        method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
+        scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
+        format, ...(setup.graph ? { graph: setup.graph } : {}),
+        featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
+      };
+      await writeFitRun(options.out, setup.graphDir, {
+        config, ...(setup.graph ? {} : { model: setup.runModel as tf.LayersModel }), detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
+        metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
+      });
+    }
+    return Object.assign(createDetector(setup.runModel, spec), { summary, classifier });
+  } catch (err) {
+    // A model fit loaded from disk is its own to free; one the caller passed stays theirs.
+    if (typeof model === 'string') setup.runModel.dispose();
+    throw err;
   }
-  return Object.assign(createDetector(parts.model, spec), { summary, classifier });
 }
 
 function fitMetrics(e: EvaluationResult, engine: EngineInfo, seed: number, seconds: number): RunMetrics {
@@ -257,13 +347,15 @@ function checkOutFree(out: string): void {
 }
 
 /** Writes the whole run into a temp folder beside `out`, then renames it into place: no half-written run. */
-async function writeFitRun(out: string, parts: Parameters<typeof writeRun>[1]): Promise<void> {
+async function writeFitRun(out: string, graphDir: string | null, parts: Parameters<typeof writeRun>[1]): Promise<void> {
   checkOutFree(out);
   const abs = resolve(out);
   mkdirSync(dirname(abs), { recursive: true });
   const tmp = join(dirname(abs), `.${basename(abs)}.fit-${process.pid}-${Date.now()}.tmp`);
   try {
     await writeRun(tmp, parts);
+    // A graph model is stored as the user's files, unchanged (detector.json names its nodes).
+    if (graphDir) copyModelFiles(graphDir, join(tmp, 'model'));
     if (existsSync(abs)) rmSync(abs, { recursive: true }); // empty: checked above
     renameSync(tmp, abs);
   } catch (err) {

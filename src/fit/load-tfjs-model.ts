@@ -43,7 +43,7 @@ export interface LoadedUserModel {
 /** Where the logits came from, said in the output and stored in the run's config. */
 export type LogitsSource =
   | { kind: 'output'; layer: string }
-  | { kind: 'pre-softmax'; layer: string; how: 'dense-activation' | 'softmax-layer' };
+  | { kind: 'pre-softmax'; layer: string; how: 'dense-activation' | 'softmax-layer' | 'softmax-node' };
 
 export interface ClassifierParts {
   /** inputs → [logits, features]; the features → logits part is the layer "head". */
@@ -70,8 +70,8 @@ export async function loadUserModel(path: string): Promise<LoadedUserModel> {
   if (!existsSync(file)) throw new AresError('model file not found (expected a tfjs model.json)', { file });
   const raw = parseJsonText(readFileSync(file, 'utf8'), file) as { format?: string; modelTopology?: { node?: unknown } } | null;
   if (raw && (raw.format === 'graph-model' || Array.isArray(raw.modelTopology?.node))) {
-    throw new AresError('this is a tfjs graph model (converted from a SavedModel or frozen graph); ares fit reads tfjs layers models '
-      + '(tf.LayersModel.save, Teachable Machine, tensorflowjs_converter --output_format tfjs_layers_model)', { file, exitCode: 2 });
+    throw new AresError('this is a tfjs graph model (converted from a SavedModel or frozen graph); only `ares fit` reads graph models, '
+      + 'this needs a tfjs layers model (tf.LayersModel.save, Teachable Machine, tensorflowjs_converter --output_format tfjs_layers_model)', { file, exitCode: 2 });
   }
   parseModelJson(JSON.stringify(raw), file);
   const model = await loadLayersModelFromDir(dirname(file));
@@ -82,7 +82,7 @@ export async function loadUserModel(path: string): Promise<LoadedUserModel> {
   return { path: file, model, metadata, teachableMachine, aresRun };
 }
 
-function readMetadata(file: string): TmMetadata | null {
+export function readMetadata(file: string): TmMetadata | null {
   if (!existsSync(file)) return null;
   const m = parseJsonText(readFileSync(file, 'utf8'), file) as Record<string, unknown> | null;
   if (!m || typeof m !== 'object' || m.labels === undefined) return null;
@@ -243,6 +243,7 @@ function aresClassifier(model: tf.LayersModel, inputShape: [number, number, numb
 /** One line for the output and the run's config. */
 export function describeLogits(s: LogitsSource): string {
   if (s.kind === 'output') return `the model's output (layer "${s.layer}")`;
+  if (s.how === 'softmax-node') return `the input of the graph's final Softmax node "${s.layer}"`;
   return s.how === 'dense-activation'
     ? `the pre-softmax values of layer "${s.layer}" (its softmax left out)`
     : `the input of the final softmax layer "${s.layer}"`;

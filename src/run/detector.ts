@@ -40,6 +40,21 @@ export interface DetectorSpec {
    * that evaluating the run's energy score still uses them. Absent otherwise.
    */
   energyWeights?: number[];
+  /** Present when the model is a tfjs graph model (absent: a layers model with outputs [logits, features]). */
+  model?: GraphModelSpec;
+}
+
+/** Which nodes of a tfjs graph model give the logits and features, and the head's weight constants (ViM's origin). */
+export interface GraphModelSpec {
+  format: 'graph-model';
+  logits: string;
+  /** null: no features node (only logit scores, energy and msp, can be deployed). */
+  features: string | null;
+  /** Const node of the features → logits MatMul's weight, and whether the MatMul transposes it. */
+  headKernel?: string;
+  headKernelTransposed?: boolean;
+  /** Const node added after the MatMul, if any. */
+  headBias?: string;
 }
 
 type Obj = Record<string, unknown>;
@@ -79,6 +94,22 @@ function parseScore(v: unknown, source: string, numClasses: number): ScoreSpec {
   return { name: 'energy', weights };
 }
 
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+function parseGraphSpec(v: unknown, source: string): GraphModelSpec {
+  if (!isObj(v) || v.format !== 'graph-model') bad(source, 'model.format must be "graph-model"');
+  if (!isName(v.logits)) bad(source, 'model.logits must name the logits node');
+  if (v.features !== null && !isName(v.features)) bad(source, 'model.features must name the features node, or be null');
+  if (v.headKernel !== undefined && !isName(v.headKernel)) bad(source, 'model.headKernel must name a Const node');
+  if (v.headBias !== undefined && !isName(v.headBias)) bad(source, 'model.headBias must name a Const node');
+  if (v.headKernelTransposed !== undefined && typeof v.headKernelTransposed !== 'boolean') bad(source, 'model.headKernelTransposed must be true or false');
+  return {
+    format: 'graph-model', logits: v.logits, features: v.features as string | null,
+    ...(v.headKernel !== undefined ? { headKernel: v.headKernel as string, headKernelTransposed: v.headKernelTransposed === true } : {}),
+    ...(v.headBias !== undefined ? { headBias: v.headBias as string } : {}),
+  };
+}
+
 /** Validates a parsed detector.json / ares.json; `source` names the file in every error. */
 export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
   if (!isObj(raw)) bad(source, 'expected a JSON object');
@@ -98,14 +129,20 @@ export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
   const tpr = threshold.tpr;
   if (!isFiniteNumber(tpr) || tpr <= 0 || tpr > 1) bad(source, 'threshold.tpr must be in (0, 1]');
   if (threshold.on !== 'id-validation') bad(source, 'threshold.on must be "id-validation"');
+  const model = raw.model === undefined ? undefined : parseGraphSpec(raw.model, source);
+  const score = parseScore(raw.score, source, classNames.length);
+  if (model && model.features === null && score.name !== 'energy' && score.name !== 'msp') {
+    bad(source, `the ${score.name} score reads features, but model.features is null`);
+  }
   return {
     version: DETECTOR_VERSION,
     classNames: classNames as string[],
     inputShape: shape as [number, number, number],
     normalization: { mean, std },
-    score: parseScore(raw.score, source, classNames.length),
+    score,
     threshold: { gamma: threshold.gamma, tpr, on: 'id-validation' },
     ...(raw.energyWeights !== undefined ? { energyWeights: numbers(raw.energyWeights, source, 'energyWeights', classNames.length) } : {}),
+    ...(model ? { model } : {}),
   };
 }
 

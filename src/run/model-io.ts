@@ -4,10 +4,11 @@
  * bytes go through a save handler / fromMemory here.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
-import { MODEL_JSON, WEIGHTS_FILE, modelFromParts, modelJsonFor, parseModelJson, shardPaths } from '../export/model-json.js';
+import { MODEL_JSON, WEIGHTS_FILE, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
+import type { DetectorSpec } from './detector.js';
 
 function joinWeights(data: tf.io.WeightData | undefined): Uint8Array {
   if (!data) return new Uint8Array(0);
@@ -63,13 +64,39 @@ function readOrFail(path: string, what: string): Buffer {
   }
 }
 
-/** Loads a model saved by saveLayersModel (or by tfjs's converter: any shard layout). */
-export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
+function readModelDir(dir: string): { m: ModelJson; shards: ArrayBuffer[]; jsonPath: string } {
   const jsonPath = join(dir, MODEL_JSON);
   const m = parseModelJson(readOrFail(jsonPath, 'model file').toString('utf8'), jsonPath);
   const shards = shardPaths(m).map((p) => {
     const b = readOrFail(join(dir, p), 'weight shard');
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
   });
+  return { m, shards, jsonPath };
+}
+
+/** Loads a model saved by saveLayersModel (or by tfjs's converter: any shard layout). */
+export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
+  const { m, shards, jsonPath } = readModelDir(dir);
   return modelFromParts(m, shards, jsonPath);
+}
+
+/** Loads a tfjs graph model (model.json with a GraphDef topology + shards) from a folder. */
+export async function loadGraphModelFromDir(dir: string): Promise<tf.GraphModel> {
+  const { m, shards, jsonPath } = readModelDir(dir);
+  return graphModelFromParts(m, shards, jsonPath);
+}
+
+/** A run folder's model/, as its detector.json says it is stored (a graph model, or a layers model). */
+export function loadRunModel(dir: string, spec: DetectorSpec): Promise<tf.LayersModel | tf.GraphModel> {
+  return spec.model?.format === 'graph-model' ? loadGraphModelFromDir(dir) : loadLayersModelFromDir(dir);
+}
+
+/** Copies model.json and its shards, unchanged, from folder `from` into folder `to` (created). */
+export function copyModelFiles(from: string, to: string): void {
+  const { m } = readModelDir(from);
+  mkdirSync(to, { recursive: true });
+  for (const p of [MODEL_JSON, ...shardPaths(m)]) {
+    mkdirSync(dirname(join(to, p)), { recursive: true });
+    copyFileSync(join(from, p), join(to, p));
+  }
 }

@@ -11,6 +11,7 @@ import { createDetector, type Prediction } from '../export/predictor.js';
 import type { DetectorSpec } from './detector.js';
 import { readRun } from './folder.js';
 import { listImageFiles } from './images.js';
+import { loadRunModel } from './model-io.js';
 
 export interface FilePrediction extends Prediction {
   file: string;
@@ -36,7 +37,7 @@ export async function predictFiles(runDir: string, inputs: string[], opts: Predi
   const files = listImageFiles(inputs);
   await initEngine();
   const shape = run.detector.inputShape;
-  const detector = createDetector(await run.loadModel(), run.detector);
+  const detector = createDetector(await loadRunModel(run.paths.model, run.detector), run.detector);
   const per = shape[0] * shape[1] * shape[2];
   const B = opts.batchSize ?? 64;
   const predictions: FilePrediction[] = [];
