@@ -5,7 +5,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import * as tf from '@tensorflow/tfjs';
 import { generateSet, prepareDataset, type PreparedDataset } from '../../src/data/index.js';
 import { loadDetector } from '../../src/export/index.js';
-import { runCli, tempDir, writeProbeImages } from '../run/helpers.js';
+import { runCli, tempDir, writeProbeImages, predictShares } from '../run/helpers.js';
 import { saveLikeTfjsNode, smallCnn, trainPlain } from './plain-model.js';
 
 /**
@@ -52,14 +52,7 @@ describe('ares fit on a plain tfjs model', () => {
     expect(config).toMatchObject({ method: 'fit', featuresLayer: expect.any(String), logits: out.logits });
 
     const truth = await writeProbeImages(data.test, data.classNames, join(dir, 'digits'), join(dir, 'noise'), { noiseSeed: 55 });
-    const p = runCli(['predict', '--run', runDir, '--json', join(dir, 'digits'), join(dir, 'noise')]);
-    expect(p.code).toBe(0);
-    const preds = JSON.parse(p.stdout).predictions as { file: string; label: string }[];
-    const noise = preds.filter((x) => x.file.includes('noise-'));
-    const digits = preds.filter((x) => truth.has(x.file));
-    const unknownShare = noise.filter((x) => x.label === 'unknown').length / noise.length;
-    const rightShare = digits.filter((x) => x.label === truth.get(x.file)).length / digits.length;
-    console.log(`ares fit (plain tfjs CNN): ${(100 * unknownShare).toFixed(0)}% of noise unknown, ${(100 * rightShare).toFixed(0)}% of held-in digits right`);
+    const { unknownShare, rightShare } = predictShares(runDir, join(dir, 'digits'), join(dir, 'noise'), truth, 'ares fit (plain tfjs CNN)');
     expect(unknownShare).toBeGreaterThanOrEqual(0.9);
     expect(rightShare).toBeGreaterThanOrEqual(0.8);
   }, 90_000);

@@ -10,7 +10,7 @@ import { chooseGraphNodes } from '../../src/fit/graph-model.js';
 import { parseDetectorSpec } from '../../src/run/detector.js';
 import { loadGraphModelFromDir } from '../../src/run/model-io.js';
 import { chromiumMissing, openBrowser, serveStatic } from '../fixtures/browser.js';
-import { expectAresError, runCli, tempDir, writeProbeImages } from '../run/helpers.js';
+import { expectAresError, runCli, tempDir, writeProbeImages, predictShares } from '../run/helpers.js';
 import { saveAsGraphModel } from './graph-model.js';
 import { smallCnn, trainPlain } from './plain-model.js';
 
@@ -69,14 +69,7 @@ describe('ares fit on a tfjs graph model', () => {
     }
     expect(out.metrics.rows.map((x: { score: string }) => x.score).sort()).toEqual(['energy', 'energy', 'vim', 'vim']); // gaussian and the held-out digits 6–9
 
-    const p = runCli(['predict', '--run', runDir, '--json', join(dir, 'digits'), join(dir, 'noise')]);
-    expect(p.code).toBe(0);
-    const preds = JSON.parse(p.stdout).predictions as { file: string; label: string }[];
-    const noise = preds.filter((x) => x.file.includes('noise-'));
-    const digits = preds.filter((x) => truth.has(x.file));
-    const unknownShare = noise.filter((x) => x.label === 'unknown').length / noise.length;
-    const rightShare = digits.filter((x) => x.label === truth.get(x.file)).length / digits.length;
-    console.log(`ares fit (graph model): ${(100 * unknownShare).toFixed(0)}% of noise unknown, ${(100 * rightShare).toFixed(0)}% of held-in digits right`);
+    const { unknownShare, rightShare } = predictShares(runDir, join(dir, 'digits'), join(dir, 'noise'), truth, 'ares fit (graph model)');
     expect(unknownShare).toBeGreaterThanOrEqual(0.9);
     expect(rightShare).toBeGreaterThanOrEqual(0.8);
   }, 60_000);

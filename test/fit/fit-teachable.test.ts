@@ -5,7 +5,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { conformSet, prepareDataset, type PreparedDataset } from '../../src/data/index.js';
 import { fit } from '../../src/fit/index.js';
 import { encodePng } from '../../src/run/images.js';
-import { runCli, tempDir, writeProbeImages, expectAresError } from '../run/helpers.js';
+import { runCli, tempDir, writeProbeImages, expectAresError, predictShares } from '../run/helpers.js';
 import { saveLikeTfjsNode, teachableMachineLike, trainPlain } from './plain-model.js';
 
 /**
@@ -54,14 +54,7 @@ describe('ares fit on a Teachable Machine export', () => {
     expect(out.metrics.idAccuracy).toBeGreaterThan(0.85);
 
     const truth = await writeProbeImages(data.test, data.classNames, join(dir, 'digits'), join(dir, 'noise'), { noiseSeed: 77 });
-    const p = runCli(['predict', '--run', runDir, '--json', join(dir, 'digits'), join(dir, 'noise')]);
-    expect(p.code).toBe(0);
-    const preds = JSON.parse(p.stdout).predictions as { file: string; label: string }[];
-    const noise = preds.filter((x) => x.file.includes('noise-'));
-    const digits = preds.filter((x) => truth.has(x.file));
-    const unknownShare = noise.filter((x) => x.label === 'unknown').length / noise.length;
-    const rightShare = digits.filter((x) => x.label === truth.get(x.file)).length / digits.length;
-    console.log(`ares fit (Teachable Machine layout): ${(100 * unknownShare).toFixed(0)}% of noise unknown, ${(100 * rightShare).toFixed(0)}% of held-in digits right`);
+    const { unknownShare, rightShare } = predictShares(runDir, join(dir, 'digits'), join(dir, 'noise'), truth, 'ares fit (Teachable Machine layout)');
     expect(unknownShare).toBeGreaterThanOrEqual(0.9);
     expect(rightShare).toBeGreaterThanOrEqual(0.8);
     // eval re-prepares the data in the model's label order (the run's config records it).

@@ -55,3 +55,19 @@ export async function writeProbeImages(test: ImageSet, classNames: string[], dig
   for (let i = 0; i < noise.count; i++) writeFileSync(join(noiseDir, `noise-${i}.png`), await encodePng(noise, i));
   return truth;
 }
+
+/**
+ * `ares predict` on the probe folders of writeProbeImages: the share of noise answered unknown and of
+ * held-in digits given their true label (the bar every "unknown for the models people have" test sets).
+ */
+export function predictShares(runDir: string, digitsDir: string, noiseDir: string, truth: Map<string, string>, what: string): { unknownShare: number; rightShare: number } {
+  const p = runCli(['predict', '--run', runDir, '--json', digitsDir, noiseDir]);
+  if (p.code !== 0) throw new Error(`ares predict exited ${p.code}: ${p.stderr}`);
+  const preds = JSON.parse(p.stdout).predictions as { file: string; label: string }[];
+  const noise = preds.filter((x) => x.file.includes('noise-'));
+  const digits = preds.filter((x) => truth.has(x.file));
+  const unknownShare = noise.filter((x) => x.label === 'unknown').length / noise.length;
+  const rightShare = digits.filter((x) => x.label === truth.get(x.file)).length / digits.length;
+  console.log(`${what}: ${(100 * unknownShare).toFixed(0)}% of noise unknown, ${(100 * rightShare).toFixed(0)}% of held-in digits right`);
+  return { unknownShare, rightShare };
+}
