@@ -25,6 +25,10 @@ typedef int i32;
 #define SUB wasm_f32x4_sub
 #define MAC(acc, a, b) acc = ADD(acc, wasm_f32x4_mul(a, b))
 #define WT 32
+// Floats between the 16 per-position slabs of a block's V and M: the slab size plus one cache
+// line, so the 16 slabs a tile transform writes do not all map to the same L1 set (with WT*C a
+// power of two they would, and the transforms thrash L1).
+#define SLAB(c) (WT * (c) + 16)
 
 static inline i32 share_begin(i32 n, i32 part, i32 nparts) { return (i32)(((long long)n * part) / nparts); }
 
@@ -87,7 +91,7 @@ static inline void input_tile(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k) {
     t[2][j] = SUB(d2, d1);
     t[3][j] = SUB(d1, d3);
   }
-  const i32 S = WT * Ci;
+  const i32 S = SLAB(Ci);
   f32 *o = v + k * Ci;
   for (i32 i = 0; i < 4; i++) {
     ST(o + (i * 4 + 0) * S, SUB(t[i][0], t[i][2]));
@@ -135,7 +139,7 @@ static inline v128_t epilogue(const i32 *g, const f32 *bias, v128_t v) {
 
 // Floats of scratch one part needs: the block's V and M, and a border tile.
 EXPORT(wino_scratch)
-i32 wino_scratch(i32 Ci, i32 Co) { return 16 * WT * (Ci + Co) + 16 * Ci; }
+i32 wino_scratch(i32 Ci, i32 Co) { return 16 * (SLAB(Ci) + SLAB(Co)) + 16 * Ci; }
 
 EXPORT(wino_conv)
 void wino_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bias, f32 *scratch,
@@ -143,8 +147,8 @@ void wino_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bias
   const i32 H = g[G_H], W = g[G_W], Ci = g[G_CI], OH = g[G_OH], OW = g[G_OW], Co = g[G_CO];
   const i32 TH = (OH + 1) / 2, TW = (OW + 1) / 2, per_img = TH * TW, ntiles = g[G_B] * per_img;
   const i32 nblocks = (ntiles + WT - 1) / WT;
-  f32 *vbuf = scratch + part * (16 * WT * (Ci + Co) + 16 * Ci);
-  f32 *mbuf = vbuf + 16 * WT * Ci, *tbuf = mbuf + 16 * WT * Co;
+  f32 *vbuf = scratch + part * wino_scratch(Ci, Co);
+  f32 *mbuf = vbuf + 16 * SLAB(Ci), *tbuf = mbuf + 16 * SLAB(Co);
   const i32 b0 = share_begin(nblocks, part, nparts), b1 = share_begin(nblocks, part + 1, nparts);
   for (i32 blk = b0; blk < b1; blk++) {
     const i32 t0 = blk * WT, nt = ntiles - t0 < WT ? ntiles - t0 : WT;
@@ -157,14 +161,14 @@ void wino_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bias
     const i32 nt4 = (nt + 3) & ~3;
     for (i32 xi = 0; xi < 16; xi++)
       for (i32 k = nt; k < nt4; k++)
-        for (i32 c = 0; c < Ci; c += 4) ST(vbuf + (xi * WT + k) * Ci + c, wasm_f32x4_splat(0.f));
+        for (i32 c = 0; c < Ci; c += 4) ST(vbuf + xi * SLAB(Ci) + k * Ci + c, wasm_f32x4_splat(0.f));
     for (i32 xi = 0; xi < 16; xi++) {
-      const f32 *v = vbuf + xi * WT * Ci, *u = U + xi * Ci * Co;
-      f32 *m = mbuf + xi * WT * Co;
+      const f32 *v = vbuf + xi * SLAB(Ci), *u = U + xi * Ci * Co;
+      f32 *m = mbuf + xi * SLAB(Co);
       for (i32 k = 0; k < nt4; k += 4)
         for (i32 co = 0; co < Co; co += 8) gemm4x8(v + k * Ci, Ci, u + co, Co, m + k * Co + co);
     }
-    const i32 S = WT * Co;
+    const i32 S = SLAB(Co);
     for (i32 k = 0; k < nt; k++) {
       const i32 t = t0 + k, b = t / per_img, r = t % per_img;
       const i32 oy = 2 * (r / TW), ox = 2 * (r % TW);
@@ -224,7 +228,7 @@ static inline void dy_tile(const f32 *dy, i32 OH, i32 OW, i32 Co, i32 b, i32 oy,
   const v128_t r[4][2] = {
     { e00, e01 }, { ADD(e00, e10), ADD(e01, e11) }, { SUB(e00, e10), SUB(e01, e11) }, { SUB(z, e10), SUB(z, e11) },
   };
-  const i32 S = WT * Co;
+  const i32 S = SLAB(Co);
   f32 *o = vd + k * Co + c;
   for (i32 i = 0; i < 4; i++) {
     ST(o + (i * 4 + 0) * S, r[i][0]);
@@ -260,7 +264,7 @@ void wino_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial,
   const i32 H = g[D_H], W = g[D_W], Ci = g[D_CI], OH = g[D_OH], OW = g[D_OW], Co = g[D_CO], NG = g[D_NG];
   const i32 TH = (OH + 1) / 2, TW = (OW + 1) / 2, per_img = TH * TW, ntiles = g[D_B] * per_img;
   const i32 nblocks = (ntiles + WT - 1) / WT;
-  f32 *vx = scratch + part * (16 * WT * (Ci + Co) + 16 * Ci), *vd = vx + 16 * WT * Ci, *tbuf = vd + 16 * WT * Co;
+  f32 *vx = scratch + part * wino_scratch(Ci, Co), *vd = vx + 16 * SLAB(Ci), *tbuf = vd + 16 * SLAB(Co);
   const i32 g0 = share_begin(NG, part, nparts), g1 = share_begin(NG, part + 1, nparts);
   for (i32 grp = g0; grp < g1; grp++) {
     f32 *m = partial + grp * 16 * Ci * Co;
@@ -274,7 +278,7 @@ void wino_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial,
         for (i32 c = 0; c < Co; c += 4) dy_tile(dy, OH, OW, Co, b, oy, ox, c, vd, k);
       }
       for (i32 xi = 0; xi < 16; xi++) {
-        const f32 *x0 = vx + xi * WT * Ci, *d0 = vd + xi * WT * Co;
+        const f32 *x0 = vx + xi * SLAB(Ci), *d0 = vd + xi * SLAB(Co);
         f32 *mx = m + xi * Ci * Co;
         for (i32 ci = 0; ci < Ci; ci += 4)
           for (i32 co = 0; co < Co; co += 8) gemm_tn(x0 + ci, Ci, d0 + co, Co, nt, mx + ci * Co + co);
