@@ -6,8 +6,8 @@ import type { WasmBackendInternals } from '../wasm-init.js';
  * 2-D convolution on wasm with this project's SIMD kernels (NHWC float32, no dilation):
  * Conv2DBackpropFilter (which tfjs's wasm backend lacks), Conv2DBackpropInput (which it runs with
  * a scalar loop) and the forward Conv2D / FusedConv2D (which it hands to XNNPACK).
- * 3x3 stride-1 layers with channels in fours (input) and eights (output) use Winograd F(2x2, 3x3)
- * (winograd.c, ~1.5x faster here); the rest the direct kernels (conv_gather.c, conv_dw.c), which
+ * 3x3 stride-1 layers with channels in fours (input) and eights (output) use Winograd (winograd.c:
+ * F(4x4, 3x3) forward and input gradient, F(3x3, 2x2) filter gradient); the rest the direct kernels (conv_gather.c, conv_dw.c), which
  * already beat XNNPACK's forward on this project's shapes. Other cases go to tfjs's own kernels.
  */
 
@@ -60,17 +60,20 @@ function winogradFits(KH: number, KW: number, sh: number, sw: number, Ci: number
 }
 
 /**
- * Stride-1 3x3 convolution by Winograd F(2x2, 3x3) (winograd.c): output (oy, ox) reads x
- * [B,H,W,Ci] from row oy - top and column ox - left (zeros outside); w is [3,3,Ci,Co].
+ * Stride-1 3x3 convolution by Winograd (winograd.c): output (oy, ox) reads x [B,H,W,Ci] from row
+ * oy - top and column ox - left (zeros outside); w is [3,3,Ci,Co]. F(4x4, 3x3) needs 2.25
+ * multiply-adds per output against F(2x2, 3x3)'s 4 (~1.5x faster here at batch 128, relative
+ * error ~1e-5); outputs smaller than a 4x4 tile take F(2x2, 3x3), which wastes less on them.
  */
 function winograd(rt: KernelRuntime, s: Scratch, g: { B: number; H: number; W: number; Ci: number; Co: number; OH: number; OW: number;
   top: number; left: number }, x: number, w: number, bias: number, relu: boolean, y: number): void {
   const { B, H, W, Ci, Co, OH, OW, top, left } = g;
-  const u = s.floats(16 * Ci * Co);
-  rt.call1('wino_filter', w, Ci, Co, u);
-  const scratch = s.floats(rt.threads * rt.call1('wino_scratch', Ci, Co));
+  const f4 = OH >= 4 && OW >= 4;
+  const u = s.floats((f4 ? 36 : 16) * Ci * Co);
+  rt.call1(f4 ? 'wino4_filter' : 'wino_filter', w, Ci, Co, u);
+  const scratch = s.floats(rt.threads * rt.call1(f4 ? 'wino4_scratch' : 'wino_scratch', Ci, Co));
   const geom = s.ints([B, H, W, Ci, OH, OW, Co, relu ? 1 : 0, bias ? 1 : 0, top, left]);
-  rt.run('wino_conv', geom, x, u, y, bias, scratch);
+  rt.run(f4 ? 'wino4_conv' : 'wino_conv', geom, x, u, y, bias, scratch);
 }
 
 /** y = conv(x, w) (+ bias, relu) into `y`. */

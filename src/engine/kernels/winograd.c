@@ -317,3 +317,165 @@ void wino_dw_finish(const i32 *g, const f32 *partial, f32 *dw, i32 part, i32 npa
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same forward convolution by F(4x4, 3x3) (Lavin & Gray 2015, interpolation points 0, +-1,
+// +-2, infinity): 36 multiply-adds per channel pair for each 4x4 block of outputs, 2.25 per
+// output against F(2x2, 3x3)'s 4, for larger transforms. Same geometry, layout and work split as
+// wino_conv; blocks of WT tiles, 36 slabs per block.
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// ---------------------------------------------------------------------------------------------
+
+#define MUL wasm_f32x4_mul
+#define SPL wasm_f32x4_splat
+
+// o[0..5] = G (a, b, c)
+static inline void g6(v128_t a, v128_t b, v128_t c, v128_t o[6]) {
+  const v128_t q = SPL(0.25f), s6 = SPL(1.f / 6.f), s12 = SPL(1.f / 12.f), s24 = SPL(1.f / 24.f);
+  const v128_t ac = ADD(a, c), ac2 = ADD(MUL(a, s24), MUL(c, s6)), b12 = MUL(b, s12);
+  o[0] = MUL(a, q);
+  o[1] = MUL(SUB(SPL(0.f), ADD(ac, b)), s6);
+  o[2] = MUL(SUB(b, ac), s6);
+  o[3] = ADD(ac2, b12);
+  o[4] = SUB(ac2, b12);
+  o[5] = c;
+}
+
+// U[xi][ci][co] (xi = 6 * row + col) from g[3][3][Ci][Co].
+EXPORT(wino4_filter)
+void wino4_filter(const f32 *g, i32 Ci, i32 Co, f32 *U) {
+  const i32 S = Ci * Co;
+  for (i32 ci = 0; ci < Ci; ci++) {
+    for (i32 co = 0; co < Co; co += 4) {
+      const f32 *p = g + ci * Co + co;
+      v128_t t[3][6];  // t[j] = G (column j of g)
+      for (i32 j = 0; j < 3; j++) g6(V(p + j * S), V(p + (3 + j) * S), V(p + (6 + j) * S), t[j]);
+      for (i32 i = 0; i < 6; i++) {
+        v128_t r[6];
+        g6(t[0][i], t[1][i], t[2][i], r);
+        f32 *u = U + (i * 6) * S + ci * Co + co;
+        for (i32 j = 0; j < 6; j++) ST(u + j * S, r[j]);
+      }
+    }
+  }
+}
+
+// o[0..5] = B^T (d0..d5)
+static inline void bt6(v128_t d0, v128_t d1, v128_t d2, v128_t d3, v128_t d4, v128_t d5, v128_t o[6]) {
+  const v128_t f4 = SPL(4.f), f5 = SPL(5.f), f2 = SPL(2.f);
+  const v128_t d4d2 = SUB(d4, d2), d3d1 = SUB(d3, d1);
+  const v128_t a = SUB(d4, MUL(f4, d2)), b = SUB(d3, MUL(f4, d1));
+  const v128_t c = MUL(f2, d3d1);
+  o[0] = ADD(SUB(MUL(f4, d0), MUL(f5, d2)), d4);
+  o[1] = ADD(a, b);
+  o[2] = SUB(a, b);
+  o[3] = ADD(d4d2, c);
+  o[4] = SUB(d4d2, c);
+  o[5] = ADD(SUB(MUL(f4, d1), MUL(f5, d3)), d5);
+}
+
+static inline i32 tile6_inside(i32 H, i32 W, i32 iy, i32 ix) { return iy >= 0 && iy + 6 <= H && ix >= 0 && ix + 6 <= W; }
+
+// Copies the 6x6 x Ci input tile at (iy, ix) of image b into buf ([6][6][Ci]), zeros outside.
+static const f32 *border_tile6(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, f32 *buf) {
+  for (i32 r = 0; r < 6; r++)
+    for (i32 c = 0; c < 6; c++) {
+      f32 *d = buf + (r * 6 + c) * Ci;
+      const i32 yy = iy + r, xx = ix + c;
+      if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
+        for (i32 k = 0; k < Ci; k += 4) ST(d + k, SPL(0.f));
+      } else {
+        const f32 *src = x + ((b * H + yy) * W + xx) * Ci;
+        for (i32 k = 0; k < Ci; k += 4) ST(d + k, V(src + k));
+      }
+    }
+  return buf;
+}
+
+// V[xi][k][c..c+3] for tile k of the block from the 6x6 tile at d (row stride rs, column stride Ci).
+static inline void input_tile6(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k) {
+  v128_t t[6][6];  // t[j][i] = (B^T column j of d)[i]
+  for (i32 j = 0; j < 6; j++) {
+    const f32 *p = d + j * Ci;
+    bt6(V(p), V(p + rs), V(p + 2 * rs), V(p + 3 * rs), V(p + 4 * rs), V(p + 5 * rs), t[j]);
+  }
+  const i32 S = SLAB(Ci);
+  f32 *o = v + k * Ci;
+  for (i32 i = 0; i < 6; i++) {
+    v128_t r[6];
+    bt6(t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i], r);
+    for (i32 j = 0; j < 6; j++) ST(o + (i * 6 + j) * S, r[j]);
+  }
+}
+
+// o[0..3] = A^T (m0..m5)
+static inline void at6(v128_t m0, v128_t m1, v128_t m2, v128_t m3, v128_t m4, v128_t m5, v128_t o[4]) {
+  const v128_t p12 = ADD(m1, m2), d12 = SUB(m1, m2), p34 = ADD(m3, m4), d34 = SUB(m3, m4);
+  o[0] = ADD(ADD(m0, p12), p34);
+  o[1] = ADD(d12, MUL(SPL(2.f), d34));
+  o[2] = ADD(p12, MUL(SPL(4.f), p34));
+  o[3] = ADD(ADD(d12, MUL(SPL(8.f), d34)), m5);
+}
+
+EXPORT(wino4_scratch)
+i32 wino4_scratch(i32 Ci, i32 Co) { return 36 * (SLAB(Ci) + SLAB(Co)) + 36 * Ci; }
+
+EXPORT(wino4_conv)
+void wino4_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bias, f32 *scratch,
+                i32 part, i32 nparts) {
+  const i32 H = g[G_H], W = g[G_W], Ci = g[G_CI], OH = g[G_OH], OW = g[G_OW], Co = g[G_CO];
+  const i32 TH = (OH + 3) / 4, TW = (OW + 3) / 4, per_img = TH * TW, ntiles = g[G_B] * per_img;
+  const i32 nblocks = (ntiles + WT - 1) / WT;
+  f32 *vbuf = scratch + part * wino4_scratch(Ci, Co);
+  f32 *mbuf = vbuf + 36 * SLAB(Ci), *tbuf = mbuf + 36 * SLAB(Co);
+  const i32 b0 = share_begin(nblocks, part, nparts), b1 = share_begin(nblocks, part + 1, nparts);
+  for (i32 blk = b0; blk < b1; blk++) {
+    const i32 t0 = blk * WT, nt = ntiles - t0 < WT ? ntiles - t0 : WT;
+    for (i32 k = 0; k < nt; k++) {
+      const i32 t = t0 + k, b = t / per_img, r = t % per_img;
+      const i32 iy = 4 * (r / TW) - g[G_TOP], ix = 4 * (r % TW) - g[G_LEFT];
+      const i32 inside = tile6_inside(H, W, iy, ix);
+      const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile6(x, H, W, Ci, b, iy, ix, tbuf);
+      const i32 rs = inside ? W * Ci : 6 * Ci;
+      for (i32 c = 0; c < Ci; c += 4) input_tile6(d + c, rs, Ci, vbuf + c, k);
+    }
+    // Rows past nt zeroed, as in wino_conv.
+    const i32 nt4 = (nt + 3) & ~3;
+    for (i32 xi = 0; xi < 36; xi++)
+      for (i32 k = nt; k < nt4; k++)
+        for (i32 c = 0; c < Ci; c += 4) ST(vbuf + xi * SLAB(Ci) + k * Ci + c, SPL(0.f));
+    for (i32 xi = 0; xi < 36; xi++) {
+      const f32 *v = vbuf + xi * SLAB(Ci), *u = U + xi * Ci * Co;
+      f32 *m = mbuf + xi * SLAB(Co);
+      for (i32 k = 0; k < nt4; k += 4)
+        for (i32 co = 0; co < Co; co += 8) gemm4x8(v + k * Ci, Ci, u + co, Co, m + k * Co + co);
+    }
+    const i32 S = SLAB(Co);
+    for (i32 k = 0; k < nt; k++) {
+      const i32 t = t0 + k, b = t / per_img, r = t % per_img;
+      const i32 oy = 4 * (r / TW), ox = 4 * (r % TW);
+      const i32 nr = OH - oy < 4 ? OH - oy : 4, nc = OW - ox < 4 ? OW - ox : 4;
+      f32 *o = y + ((b * OH + oy) * OW + ox) * Co;
+      for (i32 co = 0; co < Co; co += 4) {
+        const f32 *m = mbuf + k * Co + co;
+        v128_t s[6][4];  // s[j] = A^T (column j of M)
+        for (i32 j = 0; j < 6; j++)
+          at6(V(m + j * S), V(m + (6 + j) * S), V(m + (12 + j) * S), V(m + (18 + j) * S), V(m + (24 + j) * S),
+              V(m + (30 + j) * S), s[j]);
+        const f32 *bb = bias + co;
+        // Constant trip counts (the edge test inside) keep s and q in registers, off the C stack.
+#pragma clang loop unroll(full)
+        for (i32 i = 0; i < 4; i++) {
+          v128_t q[4];
+          at6(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], q);
+          f32 *row = o + i * OW * Co + co;
+#pragma clang loop unroll(full)
+          for (i32 j = 0; j < 4; j++)
+            if (i < nr && j < nc) ST(row + j * Co, epilogue(g, bb, q[j]));
+        }
+      }
+    }
+  }
+}
