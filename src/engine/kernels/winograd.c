@@ -332,7 +332,7 @@ void wino_dw_finish(const i32 *g, const f32 *partial, f32 *dw, i32 part, i32 npa
 #define SPL wasm_f32x4_splat
 
 // o[0..5] = G (a, b, c)
-static inline void g6(v128_t a, v128_t b, v128_t c, v128_t o[6]) {
+static inline __attribute__((always_inline)) void g6(v128_t a, v128_t b, v128_t c, v128_t o[6]) {
   const v128_t q = SPL(0.25f), s6 = SPL(1.f / 6.f), s12 = SPL(1.f / 12.f), s24 = SPL(1.f / 24.f);
   const v128_t ac = ADD(a, c), ac2 = ADD(MUL(a, s24), MUL(c, s6)), b12 = MUL(b, s12);
   o[0] = MUL(a, q);
@@ -363,7 +363,7 @@ void wino4_filter(const f32 *g, i32 Ci, i32 Co, f32 *U) {
 }
 
 // o[0..5] = B^T (d0..d5)
-static inline void bt6(v128_t d0, v128_t d1, v128_t d2, v128_t d3, v128_t d4, v128_t d5, v128_t o[6]) {
+static inline __attribute__((always_inline)) void bt6(v128_t d0, v128_t d1, v128_t d2, v128_t d3, v128_t d4, v128_t d5, v128_t o[6]) {
   const v128_t f4 = SPL(4.f), f5 = SPL(5.f), f2 = SPL(2.f);
   const v128_t d4d2 = SUB(d4, d2), d3d1 = SUB(d3, d1);
   const v128_t a = SUB(d4, MUL(f4, d2)), b = SUB(d3, MUL(f4, d1));
@@ -394,14 +394,14 @@ static const f32 *border_tile6(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy
   return buf;
 }
 
-// V[xi][k][c..c+3] for tile k of the block from the 6x6 tile at d (row stride rs, column stride Ci).
-static inline void input_tile6(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k) {
+// V[xi][k][c..c+3] for tile k of the block from the 6x6 tile at d (row stride rs, column stride
+// Ci); S: the slab stride of v.
+static inline __attribute__((always_inline)) void input_tile6(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k, i32 S) {
   v128_t t[6][6];  // t[j][i] = (B^T column j of d)[i]
   for (i32 j = 0; j < 6; j++) {
     const f32 *p = d + j * Ci;
     bt6(V(p), V(p + rs), V(p + 2 * rs), V(p + 3 * rs), V(p + 4 * rs), V(p + 5 * rs), t[j]);
   }
-  const i32 S = SLAB(Ci);
   f32 *o = v + k * Ci;
   for (i32 i = 0; i < 6; i++) {
     v128_t r[6];
@@ -411,7 +411,7 @@ static inline void input_tile6(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k) {
 }
 
 // o[0..3] = A^T (m0..m5)
-static inline void at6(v128_t m0, v128_t m1, v128_t m2, v128_t m3, v128_t m4, v128_t m5, v128_t o[4]) {
+static inline __attribute__((always_inline)) void at6(v128_t m0, v128_t m1, v128_t m2, v128_t m3, v128_t m4, v128_t m5, v128_t o[4]) {
   const v128_t p12 = ADD(m1, m2), d12 = SUB(m1, m2), p34 = ADD(m3, m4), d34 = SUB(m3, m4);
   o[0] = ADD(ADD(m0, p12), p34);
   o[1] = ADD(d12, MUL(SPL(2.f), d34));
@@ -439,7 +439,7 @@ void wino4_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bia
       const i32 inside = tile6_inside(H, W, iy, ix);
       const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile6(x, H, W, Ci, b, iy, ix, tbuf);
       const i32 rs = inside ? W * Ci : 6 * Ci;
-      for (i32 c = 0; c < Ci; c += 4) input_tile6(d + c, rs, Ci, vbuf + c, k);
+      for (i32 c = 0; c < Ci; c += 4) input_tile6(d + c, rs, Ci, vbuf + c, k, SLAB(Ci));
     }
     // Rows past nt zeroed, as in wino_conv.
     const i32 nt4 = (nt + 3) & ~3;
@@ -475,6 +475,120 @@ void wino4_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bia
           for (i32 j = 0; j < 4; j++)
             if (i < nr && j < nc) ST(row + j * Co, epilogue(g, bb, q[j]));
         }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter gradient by F(3x3, 4x4), the transposed F(4x4, 3x3): over each 4x4 tile e of dy and the
+// 6x6 tile d of x it reads,  dW += G^T [ (A e A^T) . (B^T d B) ] G,  36 products per tile of 16
+// outputs. Same groups, passes and determinism as wino_dw_accumulate / wino_dw_finish.
+// ---------------------------------------------------------------------------------------------
+
+// o[0..5] = A (e0..e3)
+static inline __attribute__((always_inline)) void a6(v128_t e0, v128_t e1, v128_t e2, v128_t e3, v128_t o[6]) {
+  const v128_t p02 = ADD(e0, e2), p13 = ADD(e1, e3);
+  const v128_t q02 = ADD(e0, MUL(SPL(4.f), e2)), q13 = MUL(SPL(2.f), ADD(e1, MUL(SPL(4.f), e3)));
+  o[0] = e0;
+  o[1] = ADD(p02, p13);
+  o[2] = SUB(p02, p13);
+  o[3] = ADD(q02, q13);
+  o[4] = SUB(q02, q13);
+  o[5] = e3;
+}
+
+// Vd[xi][k][c..c+3] = A e A^T for the dy tile at p (row stride rs, column stride cs) of which
+// nr x nc entries lie inside dy (the rest are zero). S: the slab stride of vd.
+static inline __attribute__((always_inline)) void dy_tile6(const f32 *p, i32 rs, i32 cs, i32 nr, i32 nc, f32 *vd, i32 S) {
+  const v128_t z = SPL(0.f);
+  v128_t t[4][6];  // t[c] = A (column c of e)
+#pragma clang loop unroll(full)
+  for (i32 c = 0; c < 4; c++) {
+    v128_t e[4];
+#pragma clang loop unroll(full)
+    for (i32 r = 0; r < 4; r++) e[r] = r < nr && c < nc ? V(p + r * rs + c * cs) : z;
+    a6(e[0], e[1], e[2], e[3], t[c]);
+  }
+#pragma clang loop unroll(full)
+  for (i32 i = 0; i < 6; i++) {
+    v128_t r[6];
+    a6(t[0][i], t[1][i], t[2][i], t[3][i], r);
+#pragma clang loop unroll(full)
+    for (i32 j = 0; j < 6; j++) ST(vd + (i * 6 + j) * S, r[j]);
+  }
+}
+
+// Pass 1: partial[g][xi][ci][co] (36 positions) for this part's groups g; scratch:
+// wino4_scratch(Ci, Co) per part.
+EXPORT(wino4_dw_accumulate)
+void wino4_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial, f32 *scratch, i32 part, i32 nparts) {
+  const i32 H = g[D_H], W = g[D_W], Ci = g[D_CI], OH = g[D_OH], OW = g[D_OW], Co = g[D_CO], NG = g[D_NG];
+  const i32 TH = (OH + 3) / 4, TW = (OW + 3) / 4, per_img = TH * TW, ntiles = g[D_B] * per_img;
+  const i32 nblocks = (ntiles + WT - 1) / WT;
+  f32 *vx = scratch + part * wino4_scratch(Ci, Co), *vd = vx + 36 * SLAB(Ci), *tbuf = vd + 36 * SLAB(Co);
+  const i32 g0 = share_begin(NG, part, nparts), g1 = share_begin(NG, part + 1, nparts);
+  for (i32 grp = g0; grp < g1; grp++) {
+    f32 *m = partial + grp * 36 * Ci * Co;
+    for (i32 i = 0; i < 36 * Ci * Co; i += 4) ST(m + i, SPL(0.f));
+    const i32 bl0 = share_begin(nblocks, grp, NG), bl1 = share_begin(nblocks, grp + 1, NG);
+    for (i32 blk = bl0; blk < bl1; blk++) {
+      const i32 t0 = blk * WT, nt = ntiles - t0 < WT ? ntiles - t0 : WT;
+      for (i32 k = 0; k < nt; k++) {
+        const i32 t = t0 + k, b = t / per_img, r = t % per_img, oy = 4 * (r / TW), ox = 4 * (r % TW);
+        const i32 iy = oy - g[D_TOP], ix = ox - g[D_LEFT];
+        const i32 inside = tile6_inside(H, W, iy, ix);
+        const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile6(x, H, W, Ci, b, iy, ix, tbuf);
+        const i32 rs = inside ? W * Ci : 6 * Ci;
+        for (i32 c = 0; c < Ci; c += 4) input_tile6(d + c, rs, Ci, vx + c, k, SLAB(Ci));
+        const i32 nr = OH - oy < 4 ? OH - oy : 4, nc = OW - ox < 4 ? OW - ox : 4;
+        const f32 *e = dy + ((b * OH + oy) * OW + ox) * Co;
+        for (i32 c = 0; c < Co; c += 4) dy_tile6(e + c, OW * Co, Co, nr, nc, vd + k * Co + c, SLAB(Co));
+      }
+      for (i32 xi = 0; xi < 36; xi++) {
+        const f32 *x0 = vx + xi * SLAB(Ci), *d0 = vd + xi * SLAB(Co);
+        f32 *mx = m + xi * Ci * Co;
+        for (i32 ci = 0; ci < Ci; ci += 4)
+          for (i32 co = 0; co < Co; co += 8) gemm_tn(x0 + ci, Ci, d0 + co, Co, nt, mx + ci * Co + co);
+      }
+    }
+  }
+}
+
+// o[0..2] = G^T (m0..m5)
+static inline __attribute__((always_inline)) void gt6(v128_t m0, v128_t m1, v128_t m2, v128_t m3, v128_t m4, v128_t m5, v128_t o[3]) {
+  const v128_t s6 = SPL(1.f / 6.f), s12 = SPL(1.f / 12.f), s24 = SPL(1.f / 24.f);
+  const v128_t p12 = ADD(m1, m2), d12 = SUB(m2, m1), p34 = ADD(m3, m4), d34 = SUB(m3, m4);
+  o[0] = ADD(SUB(MUL(m0, SPL(0.25f)), MUL(p12, s6)), MUL(p34, s24));
+  o[1] = ADD(MUL(d12, s6), MUL(d34, s12));
+  o[2] = ADD(SUB(MUL(p34, s6), MUL(p12, s6)), m5);
+}
+
+// Pass 2: dw[ky][kx][ci][co] = G^T (sum over groups of partial) G, input channels split by part.
+EXPORT(wino4_dw_finish)
+void wino4_dw_finish(const i32 *g, const f32 *partial, f32 *dw, i32 part, i32 nparts) {
+  const i32 Ci = g[D_CI], Co = g[D_CO], NG = g[D_NG], S = Ci * Co;
+  const i32 c0 = share_begin(Ci, part, nparts), c1 = share_begin(Ci, part + 1, nparts);
+  for (i32 ci = c0; ci < c1; ci++) {
+    for (i32 co = 0; co < Co; co += 4) {
+      v128_t t[6][3];  // t[j] = G^T (column j of the summed M)
+#pragma clang loop unroll(full)
+      for (i32 j = 0; j < 6; j++) {
+        v128_t m[6];
+#pragma clang loop unroll(full)
+        for (i32 i = 0; i < 6; i++) {
+          v128_t s = SPL(0.f);
+          for (i32 grp = 0; grp < NG; grp++) s = ADD(s, V(partial + (grp * 36 + i * 6 + j) * S + ci * Co + co));
+          m[i] = s;
+        }
+        gt6(m[0], m[1], m[2], m[3], m[4], m[5], t[j]);
+      }
+#pragma clang loop unroll(full)
+      for (i32 i = 0; i < 3; i++) {
+        v128_t o[3];
+        gt6(t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i], o);
+        f32 *w = dw + (i * 3) * S + ci * Co + co;
+        ST(w, o[0]); ST(w + S, o[1]); ST(w + 2 * S, o[2]);
       }
     }
   }
