@@ -527,10 +527,16 @@ void wino4_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial
   const i32 TH = (OH + 3) / 4, TW = (OW + 3) / 4, per_img = TH * TW, ntiles = g[D_B] * per_img;
   const i32 nblocks = (ntiles + WT - 1) / WT;
   f32 *vx = scratch + part * wino4_scratch(Ci, Co), *vd = vx + 36 * SLAB(Ci), *tbuf = vd + 36 * SLAB(Co);
-  const i32 g0 = share_begin(NG, part, nparts), g1 = share_begin(NG, part + 1, nparts);
+  // Fewer groups than parts (wide layers, whose partial sums are large): every part takes every
+  // group and a share of the input channels instead. Each sum still runs over the same tiles in
+  // the same order, so the result does not depend on the split.
+  const i32 split = NG < nparts;
+  const i32 g0 = split ? 0 : share_begin(NG, part, nparts), g1 = split ? NG : share_begin(NG, part + 1, nparts);
+  const i32 c0 = split ? 4 * share_begin(Ci / 4, part, nparts) : 0, c1 = split ? 4 * share_begin(Ci / 4, part + 1, nparts) : Ci;
   for (i32 grp = g0; grp < g1; grp++) {
     f32 *m = partial + grp * 36 * Ci * Co;
-    for (i32 i = 0; i < 36 * Ci * Co; i += 4) ST(m + i, SPL(0.f));
+    for (i32 xi = 0; xi < 36; xi++)
+      for (i32 i = c0 * Co; i < c1 * Co; i += 4) ST(m + xi * Ci * Co + i, SPL(0.f));
     const i32 bl0 = share_begin(nblocks, grp, NG), bl1 = share_begin(nblocks, grp + 1, NG);
     for (i32 blk = bl0; blk < bl1; blk++) {
       const i32 t0 = blk * WT, nt = ntiles - t0 < WT ? ntiles - t0 : WT;
@@ -540,7 +546,7 @@ void wino4_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial
         const i32 inside = tile6_inside(H, W, iy, ix);
         const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile6(x, H, W, Ci, b, iy, ix, tbuf);
         const i32 rs = inside ? W * Ci : 6 * Ci;
-        for (i32 c = 0; c < Ci; c += 4) input_tile6(d + c, rs, Ci, vx + c, k, SLAB(Ci));
+        for (i32 c = c0; c < c1; c += 4) input_tile6(d + c, rs, Ci, vx + c, k, SLAB(Ci));
         const i32 nr = OH - oy < 4 ? OH - oy : 4, nc = OW - ox < 4 ? OW - ox : 4;
         const f32 *e = dy + ((b * OH + oy) * OW + ox) * Co;
         for (i32 c = 0; c < Co; c += 4) dy_tile6(e + c, OW * Co, Co, nr, nc, vd + k * Co + c, SLAB(Co));
@@ -548,7 +554,7 @@ void wino4_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial
       for (i32 xi = 0; xi < 36; xi++) {
         const f32 *x0 = vx + xi * SLAB(Ci), *d0 = vd + xi * SLAB(Co);
         f32 *mx = m + xi * Ci * Co;
-        for (i32 ci = 0; ci < Ci; ci += 4)
+        for (i32 ci = c0; ci < c1; ci += 4)
           for (i32 co = 0; co < Co; co += 8) gemm_tn(x0 + ci, Ci, d0 + co, Co, nt, mx + ci * Co + co);
       }
     }
