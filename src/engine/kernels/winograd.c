@@ -419,6 +419,34 @@ static inline __attribute__((always_inline)) void at6(v128_t m0, v128_t m1, v128
   o[3] = ADD(ADD(d12, MUL(SPL(8.f), d34)), m5);
 }
 
+// The 4x4 outputs (nr x nc of them inside the image) of the tile whose products start at m
+// (slab stride S), plus the bias if hb, relu if asked.
+static inline __attribute__((always_inline)) void output_tile4(const f32 *mk, i32 S, i32 Co, f32 *o, i32 rs,
+                                                             const f32 *bias, i32 hb, i32 relu, i32 nr, i32 nc) {
+  for (i32 co = 0; co < Co; co += 4) {
+    const f32 *m = mk + co;
+    v128_t s[6][4];  // s[j] = A^T (column j of M)
+#pragma clang loop unroll(full)
+    for (i32 j = 0; j < 6; j++)
+      at6(V(m + j * S), V(m + (6 + j) * S), V(m + (12 + j) * S), V(m + (18 + j) * S), V(m + (24 + j) * S),
+          V(m + (30 + j) * S), s[j]);
+    const v128_t bv = hb ? V(bias + co) : SPL(0.f);
+    // Constant trip counts (the edge test inside) keep s and q in registers, off the C stack.
+#pragma clang loop unroll(full)
+    for (i32 i = 0; i < 4; i++) {
+      v128_t q[4];
+      at6(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], q);
+      f32 *row = o + i * rs + co;
+#pragma clang loop unroll(full)
+      for (i32 j = 0; j < 4; j++) {
+        v128_t v = ADD(q[j], bv);
+        if (relu) v = wasm_f32x4_max(v, SPL(0.f));
+        if (i < nr && j < nc) ST(row + j * Co, v);
+      }
+    }
+  }
+}
+
 EXPORT(wino4_scratch)
 i32 wino4_scratch(i32 Ci, i32 Co) { return 36 * (SLAB(Ci) + SLAB(Co)) + 36 * Ci; }
 
@@ -427,7 +455,7 @@ void wino4_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bia
                 i32 part, i32 nparts) {
   const i32 H = g[G_H], W = g[G_W], Ci = g[G_CI], OH = g[G_OH], OW = g[G_OW], Co = g[G_CO];
   const i32 TH = (OH + 3) / 4, TW = (OW + 3) / 4, per_img = TH * TW, ntiles = g[G_B] * per_img;
-  const i32 nblocks = (ntiles + WT - 1) / WT;
+  const i32 nblocks = (ntiles + WT - 1) / WT, relu = g[G_RELU], hb = g[G_BIAS];
   f32 *vbuf = scratch + part * wino4_scratch(Ci, Co);
   f32 *mbuf = vbuf + 36 * SLAB(Ci), *tbuf = mbuf + 36 * SLAB(Co);
   const i32 b0 = share_begin(nblocks, part, nparts), b1 = share_begin(nblocks, part + 1, nparts);
@@ -458,23 +486,12 @@ void wino4_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bia
       const i32 oy = 4 * (r / TW), ox = 4 * (r % TW);
       const i32 nr = OH - oy < 4 ? OH - oy : 4, nc = OW - ox < 4 ? OW - ox : 4;
       f32 *o = y + ((b * OH + oy) * OW + ox) * Co;
-      for (i32 co = 0; co < Co; co += 4) {
-        const f32 *m = mbuf + k * Co + co;
-        v128_t s[6][4];  // s[j] = A^T (column j of M)
-        for (i32 j = 0; j < 6; j++)
-          at6(V(m + j * S), V(m + (6 + j) * S), V(m + (12 + j) * S), V(m + (18 + j) * S), V(m + (24 + j) * S),
-              V(m + (30 + j) * S), s[j]);
-        const f32 *bb = bias + co;
-        // Constant trip counts (the edge test inside) keep s and q in registers, off the C stack.
-#pragma clang loop unroll(full)
-        for (i32 i = 0; i < 4; i++) {
-          v128_t q[4];
-          at6(s[0][i], s[1][i], s[2][i], s[3][i], s[4][i], s[5][i], q);
-          f32 *row = o + i * OW * Co + co;
-#pragma clang loop unroll(full)
-          for (i32 j = 0; j < 4; j++)
-            if (i < nr && j < nc) ST(row + j * Co, epilogue(g, bb, q[j]));
-        }
+      if (nr == 4 && nc == 4) {
+        // Tiles inside the image (most of them) without edge tests, one copy per relu setting.
+        if (relu) output_tile4(mbuf + k * Co, S, Co, o, OW * Co, bias, hb, 1, 4, 4);
+        else output_tile4(mbuf + k * Co, S, Co, o, OW * Co, bias, hb, 0, 4, 4);
+      } else {
+        output_tile4(mbuf + k * Co, S, Co, o, OW * Co, bias, hb, relu, nr, nc);
       }
     }
   }
