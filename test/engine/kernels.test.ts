@@ -2,6 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { batchNormTrain } from '../../src/engine/kernels/batch-norm.js';
+import { kernelRuntime } from '../../src/engine/kernels/index.js';
+import { wasmMemory, type WasmBackendInternals } from '../../src/engine/wasm-init.js';
 import { Rng } from '../../src/util/rng.js';
 import { quietCpu, randn, relErr, valuesOn } from './helpers.js';
 
@@ -43,6 +45,8 @@ function convCases(): ConvCase[] {
     { B: 3, H: 7, W: 5, Ci: 16, Co: 8, k: 3, s: 1, pad: 'valid' },
     { B: 1, H: 3, W: 3, Ci: 8, Co: 8, k: 3, s: 1, pad: 'valid' },
     { B: 1, H: 1, W: 2, Ci: 4, Co: 8, k: 3, s: 1, pad: 'same' },
+    // Wide enough that the F(3x3, 4x4) filter gradient keeps one partial sum, split by channel.
+    { B: 1, H: 4, W: 5, Ci: 256, Co: 256, k: 3, s: 1, pad: 'same' },
   ];
   for (const s of [1, 2] as const) {
     for (const pad of ['same', 'valid'] as const) {
@@ -78,6 +82,34 @@ describe('convolution kernels', () => {
       }, label);
     });
   }
+});
+
+describe('Winograd filter gradient across threads', () => {
+  it('splits a wide layer\'s single partial sum by input channel without changing a bit', () => {
+    const rt = kernelRuntime()!;
+    const Ci = 256, Co = 256, rng = new Rng(11);
+    const x = tf.tensor4d(randn(rng, 4 * 5 * Ci), [1, 4, 5, Ci]), dy = tf.tensor4d(randn(rng, 4 * 5 * Co), [1, 4, 5, Co]);
+    const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, Ci, Co] }) as tf.Tensor;
+    const got = Float32Array.from(dw.dataSync() as Float32Array);
+    // The same two passes run here as 1, 2 and 3 parts, one after another (groups: 1, as conv.ts
+    // picks for this width, so 2 and 3 parts split the input channels).
+    const g = rt.ints([1, 4, 5, Ci, 4, 5, Co, 1, 1, 1]);
+    const partial = rt.malloc(4 * 36 * Ci * Co), scratch = rt.malloc(4 * 3 * rt.call1('wino4_scratch', Ci, Co));
+    const out = rt.malloc(4 * 9 * Ci * Co);
+    try {
+      for (const nparts of [1, 2, 3]) {
+        for (let part = 0; part < nparts; part++) rt.call1('wino4_dw_accumulate', g, rt.ptr(x), rt.ptr(dy), partial, scratch, part, nparts);
+        for (let part = 0; part < nparts; part++) rt.call1('wino4_dw_finish', g, partial, out, part, nparts);
+        const mem = wasmMemory(tf.backend() as unknown as WasmBackendInternals);
+        const want = new Float32Array(mem.buffer, out, 9 * Ci * Co);
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `${nparts} parts`).toBe(true);
+      }
+    } finally {
+      for (const p of [g, partial, scratch, out]) rt.free(p);
+      tf.dispose([x, dy, dw]);
+    }
+  });
 });
 
 describe('batch-norm kernels', () => {

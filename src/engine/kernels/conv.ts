@@ -6,8 +6,9 @@ import type { WasmBackendInternals } from '../wasm-init.js';
  * 2-D convolution on wasm with this project's SIMD kernels (NHWC float32, no dilation):
  * Conv2DBackpropFilter (which tfjs's wasm backend lacks), Conv2DBackpropInput (which it runs with
  * a scalar loop) and the forward Conv2D / FusedConv2D (which it hands to XNNPACK).
- * 3x3 stride-1 layers with channels in fours (input) and eights (output) use Winograd F(2x2, 3x3)
- * (winograd.c, ~1.5x faster here); the rest the direct kernels (conv_gather.c, conv_dw.c), which
+ * 3x3 stride-1 layers with channels in fours (input) and eights (output) use Winograd (winograd.c:
+ * F(4x4, 3x3) forward and input gradient, its transpose F(3x3, 4x4) for the filter gradient;
+ * F(2x2, 3x3) and F(3x3, 2x2) for outputs under 4x4); the rest the direct kernels (conv_gather.c, conv_dw.c), which
  * already beat XNNPACK's forward on this project's shapes. Other cases go to tfjs's own kernels.
  */
 
@@ -60,17 +61,20 @@ function winogradFits(KH: number, KW: number, sh: number, sw: number, Ci: number
 }
 
 /**
- * Stride-1 3x3 convolution by Winograd F(2x2, 3x3) (winograd.c): output (oy, ox) reads x
- * [B,H,W,Ci] from row oy - top and column ox - left (zeros outside); w is [3,3,Ci,Co].
+ * Stride-1 3x3 convolution by Winograd (winograd.c): output (oy, ox) reads x [B,H,W,Ci] from row
+ * oy - top and column ox - left (zeros outside); w is [3,3,Ci,Co]. F(4x4, 3x3) needs 2.25
+ * multiply-adds per output against F(2x2, 3x3)'s 4 (~1.5x faster here at batch 128, relative
+ * error ~1e-5); outputs smaller than a 4x4 tile take F(2x2, 3x3), which wastes less on them.
  */
 function winograd(rt: KernelRuntime, s: Scratch, g: { B: number; H: number; W: number; Ci: number; Co: number; OH: number; OW: number;
   top: number; left: number }, x: number, w: number, bias: number, relu: boolean, y: number): void {
   const { B, H, W, Ci, Co, OH, OW, top, left } = g;
-  const u = s.floats(16 * Ci * Co);
-  rt.call1('wino_filter', w, Ci, Co, u);
-  const scratch = s.floats(rt.threads * rt.call1('wino_scratch', Ci, Co));
+  const f4 = OH >= 4 && OW >= 4;
+  const u = s.floats((f4 ? 36 : 16) * Ci * Co);
+  rt.call1(f4 ? 'wino4_filter' : 'wino_filter', w, Ci, Co, u);
+  const scratch = s.floats(rt.threads * rt.call1(f4 ? 'wino4_scratch' : 'wino_scratch', Ci, Co));
   const geom = s.ints([B, H, W, Ci, OH, OW, Co, relu ? 1 : 0, bias ? 1 : 0, top, left]);
-  rt.run('wino_conv', geom, x, u, y, bias, scratch);
+  rt.run(f4 ? 'wino4_conv' : 'wino_conv', geom, x, u, y, bias, scratch);
 }
 
 /** y = conv(x, w) (+ bias, relu) into `y`. */
@@ -148,9 +152,15 @@ function backpropInput(rt: KernelRuntime, c: ConvInfo, dy: number, w: number, dx
   } finally { s.free(); }
 }
 
-/** Partial sums the Winograd filter gradient keeps per tile group: at most 8 groups and 32 MB. */
-function winogradGroups(Ci: number, Co: number): number {
-  return Math.max(1, Math.min(8, Math.floor((32 << 20) / (64 * Ci * Co))));
+/**
+ * Tile groups of the Winograd filter gradient, each with its own partial sum of `positions`
+ * Ci x Co floats: at most 8 groups and 32 MB for F(3x3, 2x2); at most 4 groups and 16 MB for
+ * F(3x3, 4x4), whose partials are 2.25x larger and where zeroing and summing 8 of them cost more
+ * than a quarter of the pass on wide layers. Fixed by shape, so results do not depend on threads.
+ */
+function winogradGroups(Ci: number, Co: number, positions: 16 | 36): number {
+  const [most, bytes] = positions === 16 ? [8, 32 << 20] : [4, 16 << 20];
+  return Math.max(1, Math.min(most, Math.floor(bytes / (4 * positions * Ci * Co))));
 }
 
 /** conv_dw.c's Geom struct: B, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl. */
@@ -164,12 +174,14 @@ function backpropFilter(rt: KernelRuntime, c: ConvInfo, x: number, dy: number, d
   try {
     const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co, outHeight: OH, outWidth: OW } = c;
     if (winogradFits(c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, Ci, Co)) {
-      const groups = winogradGroups(Ci, Co);
-      const partial = s.floats(groups * 16 * Ci * Co);
-      const scratch = s.floats(rt.threads * rt.call1('wino_scratch', Ci, Co));
+      // F(3x3, 4x4) where dy holds a 4x4 tile, F(3x3, 2x2) below (as in winograd()).
+      const f4 = OH >= 4 && OW >= 4, positions = f4 ? 36 : 16;
+      const groups = winogradGroups(Ci, Co, positions);
+      const partial = s.floats(groups * positions * Ci * Co);
+      const scratch = s.floats(rt.threads * rt.call1(f4 ? 'wino4_scratch' : 'wino_scratch', Ci, Co));
       const g = s.ints([B, H, W, Ci, OH, OW, Co, groups, c.padInfo.top, c.padInfo.left]);
-      rt.run('wino_dw_accumulate', g, x, dy, partial, scratch);
-      rt.run('wino_dw_finish', g, partial, dw);
+      rt.run(f4 ? 'wino4_dw_accumulate' : 'wino_dw_accumulate', g, x, dy, partial, scratch);
+      rt.run(f4 ? 'wino4_dw_finish' : 'wino_dw_finish', g, partial, dw);
       return;
     }
     rt.run(c.outChannels % 4 === 0 ? 'conv2d_dw' : 'conv2d_dw_scalar', s.ints(geomInts(c)), x, dy, dw);
