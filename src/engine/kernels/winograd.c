@@ -63,13 +63,14 @@ void wino_filter(const f32 *g, i32 Ci, i32 Co, f32 *U) {
 // The call's geometry (i32 array).
 enum { G_B, G_H, G_W, G_CI, G_OH, G_OW, G_CO, G_RELU, G_BIAS, G_TOP, G_LEFT };
 
-static inline i32 tile_inside(i32 H, i32 W, i32 iy, i32 ix) { return iy >= 0 && iy + 4 <= H && ix >= 0 && ix + 4 <= W; }
+// Whether the n x n input tile at (iy, ix) lies wholly inside the image (n = 4 for F(2x2, 3x3), 6 for F(4x4, 3x3)).
+static inline i32 tile_inside(i32 H, i32 W, i32 iy, i32 ix, i32 n) { return iy >= 0 && iy + n <= H && ix >= 0 && ix + n <= W; }
 
-// Copies the 4x4 x Ci input tile at (iy, ix) of image b into buf ([4][4][Ci]), zeros outside.
-static const f32 *border_tile(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, f32 *buf) {
-  for (i32 r = 0; r < 4; r++)
-    for (i32 c = 0; c < 4; c++) {
-      f32 *d = buf + (r * 4 + c) * Ci;
+// Copies the n x n x Ci input tile at (iy, ix) of image b into buf ([n][n][Ci]), zeros outside.
+static const f32 *border_tile(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, i32 n, f32 *buf) {
+  for (i32 r = 0; r < n; r++)
+    for (i32 c = 0; c < n; c++) {
+      f32 *d = buf + (r * n + c) * Ci;
       const i32 yy = iy + r, xx = ix + c;
       if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
         for (i32 k = 0; k < Ci; k += 4) ST(d + k, wasm_f32x4_splat(0.f));
@@ -103,8 +104,8 @@ static inline void input_tile(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k) {
 
 // Input transforms of every channel of the tile at (iy, ix) into row k of the block's V.
 static inline void input_tiles(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, f32 *buf, f32 *v, i32 k) {
-  const i32 inside = tile_inside(H, W, iy, ix);
-  const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile(x, H, W, Ci, b, iy, ix, buf);
+  const i32 inside = tile_inside(H, W, iy, ix, 4);
+  const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile(x, H, W, Ci, b, iy, ix, 4, buf);
   const i32 rs = inside ? W * Ci : 4 * Ci;
   for (i32 c = 0; c < Ci; c += 4) input_tile(d + c, rs, Ci, v + c, k);
 }
@@ -376,24 +377,6 @@ static inline __attribute__((always_inline)) void bt6(v128_t d0, v128_t d1, v128
   o[5] = ADD(SUB(MUL(f4, d1), MUL(f5, d3)), d5);
 }
 
-static inline i32 tile6_inside(i32 H, i32 W, i32 iy, i32 ix) { return iy >= 0 && iy + 6 <= H && ix >= 0 && ix + 6 <= W; }
-
-// Copies the 6x6 x Ci input tile at (iy, ix) of image b into buf ([6][6][Ci]), zeros outside.
-static const f32 *border_tile6(const f32 *x, i32 H, i32 W, i32 Ci, i32 b, i32 iy, i32 ix, f32 *buf) {
-  for (i32 r = 0; r < 6; r++)
-    for (i32 c = 0; c < 6; c++) {
-      f32 *d = buf + (r * 6 + c) * Ci;
-      const i32 yy = iy + r, xx = ix + c;
-      if (yy < 0 || yy >= H || xx < 0 || xx >= W) {
-        for (i32 k = 0; k < Ci; k += 4) ST(d + k, SPL(0.f));
-      } else {
-        const f32 *src = x + ((b * H + yy) * W + xx) * Ci;
-        for (i32 k = 0; k < Ci; k += 4) ST(d + k, V(src + k));
-      }
-    }
-  return buf;
-}
-
 // V[xi][k][c..c+3] for tile k of the block from the 6x6 tile at d (row stride rs, column stride
 // Ci); S: the slab stride of v.
 static inline __attribute__((always_inline)) void input_tile6(const f32 *d, i32 rs, i32 Ci, f32 *v, i32 k, i32 S) {
@@ -464,8 +447,8 @@ void wino4_conv(const i32 *g, const f32 *x, const f32 *U, f32 *y, const f32 *bia
     for (i32 k = 0; k < nt; k++) {
       const i32 t = t0 + k, b = t / per_img, r = t % per_img;
       const i32 iy = 4 * (r / TW) - g[G_TOP], ix = 4 * (r % TW) - g[G_LEFT];
-      const i32 inside = tile6_inside(H, W, iy, ix);
-      const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile6(x, H, W, Ci, b, iy, ix, tbuf);
+      const i32 inside = tile_inside(H, W, iy, ix, 6);
+      const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile(x, H, W, Ci, b, iy, ix, 6, tbuf);
       const i32 rs = inside ? W * Ci : 6 * Ci;
       for (i32 c = 0; c < Ci; c += 4) input_tile6(d + c, rs, Ci, vbuf + c, k, SLAB(Ci));
     }
@@ -560,8 +543,8 @@ void wino4_dw_accumulate(const i32 *g, const f32 *x, const f32 *dy, f32 *partial
       for (i32 k = 0; k < nt; k++) {
         const i32 t = t0 + k, b = t / per_img, r = t % per_img, oy = 4 * (r / TW), ox = 4 * (r % TW);
         const i32 iy = oy - g[D_TOP], ix = ox - g[D_LEFT];
-        const i32 inside = tile6_inside(H, W, iy, ix);
-        const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile6(x, H, W, Ci, b, iy, ix, tbuf);
+        const i32 inside = tile_inside(H, W, iy, ix, 6);
+        const f32 *d = inside ? x + ((b * H + iy) * W + ix) * Ci : border_tile(x, H, W, Ci, b, iy, ix, 6, tbuf);
         const i32 rs = inside ? W * Ci : 6 * Ci;
         for (i32 c = c0; c < c1; c += 4) input_tile6(d + c, rs, Ci, vx + c, k, SLAB(Ci));
         const i32 nr = OH - oy < 4 ? OH - oy : 4, nc = OW - ox < 4 ? OW - ox : 4;
