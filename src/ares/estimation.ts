@@ -17,6 +17,7 @@
  *             likelihood under N(μ, Σ) — real mixed features, as far out as the pool's own tail
  * (measured radii: docs/estimation-radius.md).
  */
+import { cholesky } from '../util/linalg.js';
 import { AresError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
 import type { FeaturePool } from './expansion.js';
@@ -51,23 +52,8 @@ export interface GaussianFit {
   shrinkage: number;
 }
 
-/** Cholesky factor of a symmetric d×d matrix (row-major), or null when it is not positive definite. */
-export function cholesky(a: Float64Array, d: number): Float64Array | null {
-  const l = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * d + j];
-      for (let k = 0; k < j; k++) s -= l[i * d + k] * l[j * d + k];
-      if (i === j) {
-        if (!(s > 0) || !Number.isFinite(s)) return null;
-        l[i * d + i] = Math.sqrt(s);
-      } else {
-        l[i * d + j] = s / l[j * d + j];
-      }
-    }
-  }
-  return l;
-}
+/** The shared Cholesky factor (null when not positive definite), re-exported for the stage's callers. */
+export { cholesky };
 
 /** N(μ, Σ + ridge·I), shrinking Σ toward its diagonal until it factorises. */
 export function fitGaussian(mean: Float64Array, cov: Float64Array, ridge = DEFAULT_ESTIMATION.ridge): GaussianFit {

@@ -9,7 +9,7 @@ import { EigenvalueDecomposition, Matrix as MlMatrix, pseudoInverse as mlPseudoI
 import { AresError } from '../errors.js';
 import type { Matrix } from '../scores/types.js';
 
-/** Lower-triangular L with L·Lᵀ = a, or null when a is not (numerically) positive definite. */
+/** Lower-triangular L with L·Lᵀ = a, or null when a is not (numerically) positive definite or holds non-finite values. */
 export function cholesky(a: Float64Array, n: number): Float64Array | null {
   const L = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
@@ -17,7 +17,7 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
       let s = a[i * n + j];
       for (let k = 0; k < j; k++) s -= L[i * n + k] * L[j * n + k];
       if (i === j) {
-        if (!(s > 0)) return null;
+        if (!(s > 0) || !Number.isFinite(s)) return null;
         L[i * n + i] = Math.sqrt(s);
       } else {
         L[i * n + j] = s / L[j * n + j];
