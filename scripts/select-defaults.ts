@@ -18,6 +18,9 @@ if (!out || !seedList || labels.length === 0) {
 }
 const seeds = seedList.split(',').map(Number);
 
+/** Final-epoch share of virtual outliers past γ, per label/seed (reported beside the rule, not used by it). */
+const rejected = new Map<string, number>();
+
 function readSeed(label: string, seed: number): CandidateSeed | null {
   const dir = cellDir(out, { label, seeds: [] } as unknown as BenchmarkEntry, seed);
   if (!existsSync(join(dir, 'metrics.json'))) return null;
@@ -26,6 +29,7 @@ function readSeed(label: string, seed: number): CandidateSeed | null {
   const last = h.epochs[h.epochs.length - 1];
   const rows = (m.validationRows ?? []).filter((r) => r.score === 'energy');
   if (rows.length === 0) throw new Error(`${dir}/metrics.json has no validation rows for the energy score`);
+  if (last.energy) rejected.set(`${label}/${seed}`, last.energy.outliersRejected);
   return { seed, valFpr: rows.map((r) => r.fpr95), valAccuracy: last.valAccuracy ?? NaN, inMean: last.energy?.inMean ?? null, outMean: last.energy?.outMean ?? null };
 }
 
@@ -34,10 +38,13 @@ const missing = candidates.flatMap((c) => seeds.filter((s) => !c.seeds.some((x) 
 if (missing.length > 0) process.stderr.write(`not finished (left out): ${missing.join('; ')}\n`);
 const { rows, winner } = applyValidationRule(candidates.filter((c) => c.seeds.length > 0));
 const pct = (v: number) => (100 * v).toFixed(2);
-console.log('| candidate (simplicity order) | seeds | mean val. FPR95 | mean val. acc. | outliers below inliers in seeds | excluded |');
-console.log('|---|---|---|---|---|---|');
+console.log('| candidate (simplicity order) | seeds | mean val. FPR95 | mean val. acc. | final E_in | final E_out | outliers past γ | outliers below inliers in seeds | excluded |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+const avg = (a: number[]) => a.length ? a.reduce((s, v) => s + v, 0) / a.length : NaN;
 for (const r of rows) {
-  const n = candidates.find((c) => c.label === r.label)!.seeds.length;
-  console.log(`| ${r.label}${r.label === winner ? ' **(chosen)**' : ''} | ${n} | ${pct(r.meanValFpr)} | ${pct(r.meanValAccuracy)} | ${r.wrongOrderSeeds.join(', ') || '—'} | ${r.excluded ?? '—'} |`);
+  const ss = candidates.find((c) => c.label === r.label)!.seeds;
+  const eIn = avg(ss.flatMap((s) => s.inMean ?? [])), eOut = avg(ss.flatMap((s) => s.outMean ?? []));
+  const past = avg(ss.flatMap((s) => rejected.get(`${r.label}/${s.seed}`) ?? []));
+  console.log(`| ${r.label}${r.label === winner ? ' **(chosen)**' : ''} | ${ss.length} | ${pct(r.meanValFpr)} | ${pct(r.meanValAccuracy)} | ${eIn.toFixed(2)} | ${eOut.toFixed(2)} | ${pct(past)}% | ${r.wrongOrderSeeds.join(', ') || '—'} | ${r.excluded ?? '—'} |`);
 }
 console.log(`\nwinner: ${winner ?? 'none (every candidate is out)'}`);
