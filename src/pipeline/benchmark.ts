@@ -144,11 +144,24 @@ export function parseShard(s: string): Shard {
   return { index, count };
 }
 
-/** A run folder's stored configuration matches the cell's (`augment: auto` matches what it resolved to). */
-function sameConfig(stored: TrainConfig, wanted: TrainConfig): boolean {
+/**
+ * Settings a method never reads: a run records every resolved setting, so without this a changed
+ * default of one of them (the ARES divergence form, chosen by the validation protocol) would make
+ * every finished CE, VOS and PixMix-only cell look like another configuration.
+ */
+const UNREAD_BY_METHOD: Record<string, readonly (keyof TrainConfig)[]> = { ce: ['divergence'], 'pixmix-only': ['divergence'], vos: ['divergence'] };
+
+function withoutUnread(cfg: TrainConfig): TrainConfig {
+  const out = { ...cfg };
+  for (const k of UNREAD_BY_METHOD[cfg.method] ?? []) delete out[k];
+  return out;
+}
+
+/** A run folder's stored configuration matches the cell's (`augment: auto` matches what it resolved to; settings the method never reads are not compared). */
+export function sameConfig(stored: TrainConfig, wanted: TrainConfig): boolean {
   const s = withStoredAugment(stored);
   const w = wanted.augment === 'auto' ? { ...wanted, augment: s.augment } : wanted;
-  return canonicalJson(s) === canonicalJson(w);
+  return canonicalJson(withoutUnread(s)) === canonicalJson(withoutUnread(w));
 }
 
 /** A finished cell's metrics, or null; a folder holding a run of another configuration is an error, never overwritten. */

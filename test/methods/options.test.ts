@@ -7,7 +7,7 @@ describe('training options of the Estimation stage and the validation sets', () 
     const cfg = resolveConfig({ id: 'mnist' });
     expect([cfg.estimationSource, cfg.estimationScale]).toEqual(['sampler', 1]);
     expect(valOodList(cfg.valOod)).toEqual([...VALIDATION_OOD_SETS]);
-    expect(DEFAULT_CONFIG.divergence).toBe('linear'); // unchanged until the validation grid has run
+    expect(DEFAULT_CONFIG.divergence).toBe('directional'); // the validation rule's stage-1 choice
   });
 
   it('valOod: one name (the older form) or a list', () => {
