@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cellDir, type BenchmarkEntry } from '../src/pipeline/benchmark.js';
+import { cellDir } from '../src/pipeline/benchmark.js';
 import { applyValidationRule, type Candidate, type CandidateSeed } from '../src/pipeline/validation-rule.js';
 import type { RunHistory, RunMetrics } from '../src/run/types.js';
 
@@ -22,7 +22,7 @@ const seeds = seedList.split(',').map(Number);
 const rejected = new Map<string, number>();
 
 function readSeed(label: string, seed: number): CandidateSeed | null {
-  const dir = cellDir(out, { label, seeds: [] } as unknown as BenchmarkEntry, seed);
+  const dir = cellDir(out, label, seed);
   if (!existsSync(join(dir, 'metrics.json'))) return null;
   const m = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as RunMetrics & { validationRows?: { score: string; fpr95: number }[] };
   const h = JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8')) as RunHistory;

@@ -124,14 +124,15 @@ export function cellConfig(c: BenchmarkConfig, e: BenchmarkEntry, seed: number):
 }
 
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-export const cellDir = (out: string, e: BenchmarkEntry, seed: number) => join(out, slug(e.label), `seed-${seed}`);
+/** Where the benchmark keeps the run of one (entry label, seed). */
+export const cellDir = (out: string, label: string, seed: number) => join(out, slug(label), `seed-${seed}`);
 
 /** One (entry, seed) of the grid; `index` is its place in the config's order (what --shard splits). */
 export interface Cell { index: number; entry: BenchmarkEntry; seed: number; cfg: TrainConfig; dir: string; scores: ScoreName[] }
 
 export function cellsOf(c: BenchmarkConfig, out: string): Cell[] {
   return c.entries.flatMap((entry) => entry.seeds.map((seed) => ({ entry, seed })))
-    .map(({ entry, seed }, index) => ({ index, entry, seed, cfg: cellConfig(c, entry, seed), dir: cellDir(out, entry, seed), scores: entry.scores ?? c.scores }));
+    .map(({ entry, seed }, index) => ({ index, entry, seed, cfg: cellConfig(c, entry, seed), dir: cellDir(out, entry.label, seed), scores: entry.scores ?? c.scores }));
 }
 
 /** `--shard i/n`: this process takes the cells whose index is i modulo n (i counts from 0, as job arrays do). */
