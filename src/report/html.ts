@@ -3,7 +3,7 @@
  * no script, nothing fetched), so it can be mailed, archived or opened offline.
  */
 import { curveChart, energyChart, histogramChart, rocChart, scatterChart } from './charts.js';
-import { esc } from './svg.js';
+import { CHART_CSS, esc } from './svg.js';
 import { CHART_IDS, type ReportData } from './types.js';
 
 const pct = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? (100 * v).toFixed(2) : '–');
@@ -18,9 +18,7 @@ th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .config{columns:2;font-size:12.5px}.config div{break-inside:avoid}.config code{color:#333}
 .row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 svg.chart{background:#fff;border:1px solid #eee;max-width:100%;height:auto}
-svg .grid{stroke:#eee}svg .axis{stroke:#888}svg .frame{fill:none;stroke:#888}svg .tick{font-size:10.5px;fill:#555}
-svg .label{font-size:12px;fill:#333}svg .legend text{font-size:11px;fill:#333}svg .chance{stroke:#aaa;stroke-dasharray:4 3}
-svg .gamma{stroke:#222;stroke-dasharray:5 3;stroke-width:1.2}
+${CHART_CSS}
 .samples img{width:56px;height:56px;image-rendering:pixelated;border:1px solid #ddd;margin:2px}
 .missing{color:#999;font-style:italic}figure{margin:0}figcaption{font-size:12px;color:#555;max-width:560px}
 `;

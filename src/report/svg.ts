@@ -6,6 +6,16 @@
 
 export const PALETTE = ['#4e79a7', '#e15759', '#f28e2b', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
+/** The chart classes' style: the report puts it in its page, a standalone SVG file inside itself. */
+export const CHART_CSS = `svg .grid{stroke:#eee}svg .axis{stroke:#888}svg .frame{fill:none;stroke:#888}svg .tick{font-size:10.5px;fill:#555}
+svg .label{font-size:12px;fill:#333}svg .legend text{font-size:11px;fill:#333}svg .chance{stroke:#aaa;stroke-dasharray:4 3}
+svg .gamma{stroke:#222;stroke-dasharray:5 3;stroke-width:1.2}`;
+
+/** A chart as a file of its own: its style inside, a font and an opaque background. */
+export function standaloneSvg(chart: string): string {
+  return chart.replace(/^<svg ([^>]*)>/, `<svg $1 font-family="sans-serif" style="background:#fff"><style>${CHART_CSS}</style>`);
+}
+
 export function esc(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

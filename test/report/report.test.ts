@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { initEngine } from '../../src/engine/backend.js';
 import { buildReport, CHART_IDS, embedFeatures, reportDataFromRun, type ReportData } from '../../src/report/index.js';
-import { niceTicks } from '../../src/report/svg.js';
+import { CHART_CSS, niceTicks, standaloneSvg } from '../../src/report/svg.js';
+import { curveChart } from '../../src/report/charts.js';
 import { readRun } from '../../src/run/folder.js';
 import { chromiumMissing, openBrowser } from '../fixtures/browser.js';
 import { buildTinyRun, type TinyRun } from '../fixtures/tiny-run.js';
@@ -54,6 +55,16 @@ describe('buildReport (pure)', () => {
     expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(niceTicks(-3.2, 17)).toEqual([0, 5, 10, 15]);
     expect(niceTicks(2, 2)).toEqual([2]);
+  });
+
+  it('a standalone chart file carries the style the report page gives its charts', () => {
+    const chart = curveChart('c', 'title', [{ name: 'a', points: [[1, 0.5], [2, null], [3, 0.7]] }], 'y');
+    const file = standaloneSvg(chart);
+    expect(file.startsWith('<svg ')).toBe(true);
+    expect(file).toContain(`<style>${CHART_CSS}</style>`);
+    expect(file.match(/<svg /g)).toHaveLength(1);
+    // Everything after the opening tag is the chart unchanged.
+    expect(file.slice(file.indexOf('</style>') + '</style>'.length)).toBe(chart.slice(chart.indexOf('>') + 1));
   });
 
   it('UMAP layout is deterministic by seed and keeps the groups', () => {
