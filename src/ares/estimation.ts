@@ -39,7 +39,7 @@ export const ESTIMATION_SOURCES: readonly EstimationSource[] = ['sampler', 'pool
 // Source and τ: stage 2 of the rule of docs/validation-protocol.md (directional, β = 0.1, seeds
 // 0–2, validation data only). Both reaching-out options fail its energy guard: with τ = 2 the
 // virtual outliers end at LOWER energy than the inliers in all three seeds (final E_out −8.60 vs
-// E_in −6.53), with `pool` in seed 0 (on average E_out −6.37 vs E_in −6.56: barely apart). Its
+// E_in −6.53), with `pool` in seed 0 (on average E_out −6.37 vs E_in −6.56: barely apart). Their
 // validation FPR95 was 4.68 (τ = 2) and 5.38 (pool) against 4.73. So the paper's sampler at τ = 1.
 export const DEFAULT_ESTIMATION: EstimationConfig = { ridge: 1e-4, candidates: 10_000, source: 'sampler', scale: 1 };
 
