@@ -90,15 +90,27 @@ export function formatPaired(p: PairedDifference, higherIsBetter: boolean): stri
  * of each held-out-classes set, as mean [95% t-interval] in percentage points.
  */
 export function renderPairedTable(c: BenchmarkConfig, cells: CellResult[]): string {
-  const refs = c.paired ?? [];
+  const mainLabels = c.entries.filter((e) => (e.tables ?? ['main']).includes('main')).map((e) => e.label);
+  return pairedTables(cells, c.paired ?? [], mainLabels, (ref) => `Paired differences to ${ref}`, 'Method (energy) − ');
+}
+
+/**
+ * The same for the ablation rows (entries not in the main table), against each of
+ * `pairedAblations` (e.g. the full method, so a stage's contribution has its own interval).
+ */
+export function renderAblationPairedTable(c: BenchmarkConfig, cells: CellResult[]): string {
+  const ablations = c.entries.filter((e) => !(e.tables ?? ['main']).includes('main')).map((e) => e.label);
+  return pairedTables(cells, c.pairedAblations ?? [], ablations, (ref) => `Paired differences of the ablations to ${ref}`, 'Ablation (energy) − ');
+}
+
+function pairedTables(cells: CellResult[], refs: string[], labels: string[], title: (ref: string) => string, firstHead: string): string {
   if (!refs.length) return '';
-  const labels = c.entries.filter((e) => (e.tables ?? ['main']).includes('main')).map((e) => e.label);
   const near = [...new Set(cells.flatMap((x) => x.metrics.rows.map((m) => m.ood)).filter((o) => o.includes('held-out')))];
   const parts: string[] = [];
   for (const ref of refs) {
     const base = seedNumbers(cells, ref);
-    const head = ['Method (energy) − ' + ref, 'Δ avg FPR95↓', 'Δ avg AUROC↑', 'Δ ID acc.', ...near.map((o) => `Δ ${o} FPR95↓`), 'pairs'];
-    const lines = [`**Paired differences to ${ref} (per seed, percentage points, mean [95% t-interval]; ✓/✗: the interval excludes 0 in the method's favour / against it)**`, '',
+    const head = [firstHead + ref, 'Δ avg FPR95↓', 'Δ avg AUROC↑', 'Δ ID acc.', ...near.map((o) => `Δ ${o} FPR95↓`), 'pairs'];
+    const lines = [`**${title(ref)} (per seed, percentage points, mean [95% t-interval]; ✓/✗: the interval excludes 0 in the method's favour / against it)**`, '',
       `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
     for (const label of labels.filter((l) => l !== ref)) {
       const m = seedNumbers(cells, label);
@@ -125,5 +137,6 @@ export function renderTables(c: BenchmarkConfig, cells: CellResult[]): string {
     renderTable(collect(cells, 'main', (x) => x.metrics.validationRows), 'Validation OOD set (used to choose defaults; not a test result)', root),
     renderTable(collect(cells, 'stages', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 2 — stage ablations (energy score)', root),
     renderTable(collect(cells, 'loss', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 3 — discrimination-loss ablation (energy score)', root),
+    renderAblationPairedTable(c, cells),
   ].filter(Boolean).join('\n');
 }

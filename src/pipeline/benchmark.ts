@@ -42,6 +42,8 @@ export interface BenchmarkConfig {
   entries: BenchmarkEntry[];
   /** Labels of entries every main-table method is compared with, seed by seed (e.g. ["PixMix-only", "CE"]): a paired-difference table with 95% CIs. */
   paired?: string[];
+  /** Labels every ablation row (an entry outside the main table) is compared with, seed by seed (e.g. the full method). */
+  pairedAblations?: string[];
   /** Named variants of the defaults (e.g. the paper's shorter schedules), chosen with --preset. */
   presets?: Record<string, Partial<TrainConfig>>;
   /** The folder `$DATA` stood for (set by --data-root); the tables name datasets relative to it. */
@@ -83,8 +85,8 @@ export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {
     for (const seed of e.seeds) cellConfig(c, e, seed);
   }
   checkDatasetsExist([c.defaults, ...c.entries], file);
-  for (const ref of c.paired ?? []) {
-    if (!labels.has(ref)) throw new AresError(`"paired" names "${ref}", which is no entry's label`, { file });
+  for (const [key, refs] of [['paired', c.paired], ['pairedAblations', c.pairedAblations]] as const) {
+    for (const ref of refs ?? []) if (!labels.has(ref)) throw new AresError(`"${key}" names "${ref}", which is no entry's label`, { file });
   }
   return { ...c, scores: c.scores ?? ['energy'] };
 }

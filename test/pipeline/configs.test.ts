@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cellConfig, readBenchmarkConfig } from '../../src/pipeline/benchmark.js';
@@ -23,6 +25,7 @@ describe('shipped experiment configs', () => {
   it('the verdict has 5 seeds for CE, VOS, PixMix-only and every form, 3 for ablations, and paired references', () => {
     const c = read('verdict');
     expect(c.paired).toEqual(['PixMix-only', 'CE']);
+    expect(c.pairedAblations).toEqual(['ARES (directional)', 'PixMix-only']);
     for (const e of c.entries) {
       const main = (e.tables ?? ['main']).includes('main');
       expect(e.seeds.length, e.label).toBe(main ? 5 : 3);
@@ -40,5 +43,12 @@ describe('shipped experiment configs', () => {
         expect([cfg.limit, cfg.epochs, cfg.pretrainEpochs, cfg.model]).toEqual([bench.limit, bench.epochs, bench.pretrainEpochs, bench.model]);
       }
     }
+  });
+
+  it('a paired reference that is no entry is an error naming the file and the key', () => {
+    const raw = JSON.parse(readFileSync(join(root, 'configs', 'verdict.json'), 'utf8'));
+    const file = join(mkdtempSync(join(tmpdir(), 'ares-cfg-')), 'bad.json');
+    writeFileSync(file, JSON.stringify({ ...raw, pairedAblations: ['ARES (typo)'] }));
+    expect(() => readBenchmarkConfig(file)).toThrow(/bad\.json.*"pairedAblations" names "ARES \(typo\)"|"pairedAblations" names "ARES \(typo\)".*bad\.json/s);
   });
 });

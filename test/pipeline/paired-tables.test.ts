@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pairedDifference, tQuantile975, verdict } from '../../src/metrics/paired.js';
-import { formatPaired, renderPairedTable, renderTables } from '../../src/pipeline/benchmark-tables.js';
+import { formatPaired, renderAblationPairedTable, renderPairedTable, renderTables } from '../../src/pipeline/benchmark-tables.js';
 import type { BenchmarkConfig, CellResult } from '../../src/pipeline/benchmark.js';
 import type { RunMetrics } from '../../src/pipeline/run-folder.js';
 
@@ -83,3 +83,33 @@ describe('paired-difference table', () => {
     expect(renderTables({ ...config, paired: undefined }, cells)).not.toContain('Paired differences');
   });
 });
+
+describe('paired differences of the ablation rows', () => {
+  const config: BenchmarkConfig = {
+    name: 't', defaults: { id: 'fashion-mnist' }, scores: ['energy'], paired: ['Base'], pairedAblations: ['Full'],
+    entries: [
+      { label: 'Base', seeds: [0, 1, 2] },
+      { label: 'Full', seeds: [0, 1, 2, 3, 4], tables: ['main', 'stages'] },
+      { label: 'Full w/o X', seeds: [0, 1, 2], tables: ['stages'] },
+    ],
+  };
+  const cells = [
+    ...[0, 1, 2].map((s) => cell('Base', s, { mnist: 0.3 }, 0.9)),
+    ...[0, 1, 2, 3, 4].map((s) => cell('Full', s, { mnist: 0.1 + 0.01 * s }, 0.9)),
+    // w/o X is 2 points worse than Full in each of its three seeds.
+    ...[0, 1, 2].map((s) => cell('Full w/o X', s, { mnist: 0.12 + 0.01 * s }, 0.9)),
+  ];
+
+  it('compares each ablation with the reference over the seeds both ran, and leaves main rows to the main table', () => {
+    const md = renderAblationPairedTable(config, cells);
+    expect(md.split('\n')[0]).toContain('Paired differences of the ablations to Full');
+    const row = md.split('\n').find((l) => l.startsWith('| Full w/o X'))!.split(' | ');
+    expect(row[1]).toBe('2.00 [2.00, 2.00] ✗');
+    expect(row[row.length - 1]).toBe('3 |');
+    expect(md).not.toMatch(/^\| (Base|Full) \|/m);
+    expect(renderPairedTable(config, cells)).not.toContain('w/o X');
+    expect(renderTables(config, cells)).toContain('Paired differences of the ablations to Full');
+    expect(renderAblationPairedTable({ ...config, pairedAblations: undefined }, cells)).toBe('');
+  });
+});
+
