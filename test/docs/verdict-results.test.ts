@@ -42,11 +42,14 @@ const block = (b: Map<string, string>, prefix: string) => {
 describe('published verdict tables', () => {
   const far = rendered('configs/verdict.json', 'docs/results-verdict.json');
   const near = rendered('configs/verdict-near-fashion-mnist.json', 'docs/results-verdict-near-fashion-mnist.json');
+  const nearMnist = rendered('configs/verdict-near-mnist.json', 'docs/results-verdict-near-mnist.json');
 
   it('docs/results-verdict.md shows the far and near tables as rendered from the results', () => {
     const doc = read('docs/results-verdict.md');
     for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE', 'Validation OOD set']) expect(doc).toContain(block(far, p));
     for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE']) expect(doc).toContain(block(near, p));
+    for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE']) expect(doc).toContain(block(nearMnist, p));
+    for (const p of ['Table 2', 'Table 3', 'Paired differences of the ablations to ARES', 'Paired differences of the ablations to PixMix']) expect(doc).toContain(block(far, p));
   });
 
   it("the README's results section shows the same blocks", () => {
@@ -55,5 +58,6 @@ describe('published verdict tables', () => {
     expect(section).toContain(block(far, 'Table 1'));
     expect(section).toContain(block(far, 'Paired differences to PixMix-only'));
     expect(section).toContain(block(near, 'Paired differences to PixMix-only'));
+    expect(section).toContain(block(nearMnist, 'Paired differences to PixMix-only'));
   });
 });
