@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('--val-ood <sources>', 'validation OOD set(s), comma-separated (for choosing defaults only; pixel-permuted, patch-shuffled, blurred are made from the ID validation split)', sourceList, DEFAULT_CONFIG.valOod)
     .addOption(new Option('--method <m>', 'training method').choices(METHODS).default(DEFAULT_CONFIG.method))
     .addOption(new Option('--model <name>', 'network').choices(MODEL_NAMES).default(DEFAULT_CONFIG.model))
-    .option('--epochs <n>', 'training epochs (ares and pixmix-only need about twice the CE schedule to reach CE\'s ID accuracy: docs/results-verdict.md)', int, DEFAULT_CONFIG.epochs)
+    .option('--epochs <n>', 'training epochs (for ares and pixmix-only, twice the CE schedule halves their ID-accuracy gap to CE: docs/results-verdict.md)', int, DEFAULT_CONFIG.epochs)
     .option('--pretrain-epochs <n>', 'CE-only epochs before the outlier loss', int, DEFAULT_CONFIG.pretrainEpochs)
     .option('--seed <n>', 'random seed', int, DEFAULT_CONFIG.seed)
     .option('--limit <n>', 'use at most n training images', int)

@@ -43,12 +43,14 @@ describe('published verdict tables', () => {
   const far = rendered('configs/verdict.json', 'docs/results-verdict.json');
   const near = rendered('configs/verdict-near-fashion-mnist.json', 'docs/results-verdict-near-fashion-mnist.json');
   const nearMnist = rendered('configs/verdict-near-mnist.json', 'docs/results-verdict-near-mnist.json');
+  const longer = rendered('configs/verdict-12-epochs.json', 'docs/results-verdict-12-epochs.json');
 
   it('docs/results-verdict.md shows the far and near tables as rendered from the results', () => {
     const doc = read('docs/results-verdict.md');
     for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE', 'Validation OOD set']) expect(doc).toContain(block(far, p));
     for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE']) expect(doc).toContain(block(near, p));
     for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE']) expect(doc).toContain(block(nearMnist, p));
+    for (const p of ['Table 1', 'Paired differences to PixMix-only', 'Paired differences to CE']) expect(doc).toContain(block(longer, p));
     for (const p of ['Table 2', 'Table 3', 'Paired differences of the ablations to ARES', 'Paired differences of the ablations to PixMix']) expect(doc).toContain(block(far, p));
   });
 
