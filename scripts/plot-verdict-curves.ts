@@ -5,11 +5,13 @@
  * history.json (training and ID-validation numbers; no OOD test number).
  *   npx tsx scripts/plot-verdict-curves.ts <out-dir> <label>=<run-dir> [<label>=<run-dir> ...]
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { slug } from '../src/pipeline/benchmark.js';
 import { curveChart, energyChart } from '../src/report/charts.js';
 import { standaloneSvg } from '../src/report/svg.js';
 import type { RunHistory } from '../src/run/types.js';
+import { writeFileAtomic } from '../src/util/fs.js';
 
 const [out, ...pairs] = process.argv.slice(2);
 if (!out || pairs.length === 0 || pairs.some((p) => !p.includes('='))) {
@@ -18,15 +20,12 @@ if (!out || pairs.length === 0 || pairs.some((p) => !p.includes('='))) {
 }
 const runs = pairs.map((p) => {
   const i = p.indexOf('=');
-  const dir = p.slice(i + 1);
-  return { label: p.slice(0, i), dir, history: JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8')) as RunHistory };
+  return { label: p.slice(0, i), history: JSON.parse(readFileSync(join(p.slice(i + 1), 'history.json'), 'utf8')) as RunHistory };
 });
 
 function write(name: string, svgText: string): void {
-  mkdirSync(out, { recursive: true });
   const file = join(out, name);
-  writeFileSync(file + '.tmp', standaloneSvg(svgText) + '\n');
-  renameSync(file + '.tmp', file);
+  writeFileAtomic(file, standaloneSvg(svgText) + '\n');
   process.stderr.write(`wrote ${file}\n`);
 }
 
@@ -38,8 +37,8 @@ write('train-accuracy.svg', curveChart('train-accuracy', 'Training accuracy per 
 
 const withEnergy = runs.filter((r) => r.history.epochs.some((e) => e.energy));
 for (const r of withEnergy) {
-  const slug = r.label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  write(`energy-${slug}.svg`, energyChart(`energy-${slug}`, r.history.epochs));
+  const name = `energy-${slug(r.label)}`;
+  write(`${name}.svg`, energyChart(name, r.history.epochs));
 }
 if (withEnergy.length > 0) {
   write('outliers-past-gamma.svg', curveChart('outliers-past-gamma', 'Share of virtual outliers that γ calls unknown, per epoch',

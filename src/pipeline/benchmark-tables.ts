@@ -1,5 +1,5 @@
 import { formatMeanStd, meanStd, pairedDifference, verdict, type PairedDifference } from '../metrics/index.js';
-import type { BenchmarkConfig, CellResult, TableName } from './benchmark.js';
+import type { BenchmarkConfig, BenchmarkEntry, CellResult, TableName } from './benchmark.js';
 import type { MetricRow } from './run-folder.js';
 
 /**
@@ -90,7 +90,7 @@ export function formatPaired(p: PairedDifference, higherIsBetter: boolean): stri
  * of each held-out-classes set, as mean [95% t-interval] in percentage points.
  */
 export function renderPairedTable(c: BenchmarkConfig, cells: CellResult[]): string {
-  const mainLabels = c.entries.filter((e) => (e.tables ?? ['main']).includes('main')).map((e) => e.label);
+  const mainLabels = c.entries.filter(inMainTable).map((e) => e.label);
   return pairedTables(cells, c.paired ?? [], mainLabels, (ref) => `Paired differences to ${ref}`, 'Method (energy) − ');
 }
 
@@ -99,9 +99,11 @@ export function renderPairedTable(c: BenchmarkConfig, cells: CellResult[]): stri
  * `pairedAblations` (e.g. the full method, so a stage's contribution has its own interval).
  */
 export function renderAblationPairedTable(c: BenchmarkConfig, cells: CellResult[]): string {
-  const ablations = c.entries.filter((e) => !(e.tables ?? ['main']).includes('main')).map((e) => e.label);
+  const ablations = c.entries.filter((e) => !inMainTable(e)).map((e) => e.label);
   return pairedTables(cells, c.pairedAblations ?? [], ablations, (ref) => `Paired differences of the ablations to ${ref}`, 'Ablation (energy) − ');
 }
+
+const inMainTable = (e: BenchmarkEntry) => (e.tables ?? ['main']).includes('main');
 
 function pairedTables(cells: CellResult[], refs: string[], labels: string[], title: (ref: string) => string, firstHead: string): string {
   if (!refs.length) return '';

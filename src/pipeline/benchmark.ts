@@ -125,7 +125,8 @@ export function cellConfig(c: BenchmarkConfig, e: BenchmarkEntry, seed: number):
   return resolveConfig({ ...c.defaults, ...overrides, seed });
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+/** A label as a file or folder name. */
+export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 /** Where the benchmark keeps the run of one (entry label, seed). */
 export const cellDir = (out: string, label: string, seed: number) => join(out, slug(label), `seed-${seed}`);
 

@@ -112,4 +112,3 @@ describe('paired differences of the ablation rows', () => {
     expect(renderAblationPairedTable({ ...config, pairedAblations: undefined }, cells)).toBe('');
   });
 });
-
