@@ -7,7 +7,7 @@ export function register(program: Command): void {
   program.command('bench')
     .description('time full training steps (median after warm-up) of a model and training method on the current backend')
     .option('--model <name>', 'cnn, resnet18 or wrn40-2', 'cnn')
-    .option('--method <name>', 'training method (ce; ares once available)', 'ce')
+    .option('--method <name>', 'training method: ce or ares (the full ARES step: Escape, Expansion, Estimation, Divergence)', 'ce')
     .option('--steps <n>', 'timed steps', int, BENCH_DEFAULTS.steps)
     .option('--warmup <n>', 'untimed steps before timing', int, BENCH_DEFAULTS.warmup)
     .option('--batch <n>', 'batch size', int, BENCH_DEFAULTS.batch)

@@ -5,7 +5,7 @@ import { initEngine } from '../engine/backend.js';
 import { resolveConfig } from '../pipeline/train-run.js';
 import { runMetrics, type RunMetrics } from '../pipeline/run-folder.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { int } from './options.js';
+import { int, selfCommand } from './options.js';
 import { runWithProgress } from './train.js';
 
 /**
@@ -55,6 +55,6 @@ export function register(program: Command): void {
         + `Reports: ${join(o.out, 'ares', 'report.html')}, ${join(o.out, 'ce', 'report.html')}\n`;
       writeFileAtomic(join(o.out, 'summary.md'), text);
       process.stdout.write(`\n${table}\n\nreports:\n  ${resolve(o.out, 'ares', 'report.html')}\n  ${resolve(o.out, 'ce', 'report.html')}\n`
-        + `try: node bin/ares.js predict --run ${join(o.out, 'ares')} <image.png>\n`);
+        + `try: ${selfCommand()} predict --run ${join(o.out, 'ares')} <image.png>\n`);
     });
 }

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { join, relative, sep } from 'node:path';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import type { RunMetrics } from '../pipeline/run-folder.js';
 
@@ -41,4 +42,14 @@ export function formatMetricsTable(m: RunMetrics): string {
     lines.push(`${r.ood.padEnd(width)}  ${r.score.padEnd(11)}  ${pct(r.fpr95)}  ${pct(r.auroc)}  ${pct(r.aupr_in)}  ${pct(r.aupr_out)}  ${r.kind}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * How the user can run this CLI again, for hints: a source checkout runs `node bin/ares.js` from
+ * its folder, while an installed package has the `ares` bin (through `npx` in a project).
+ */
+export function selfCommand(argv1: string = process.argv[1] ?? '', cwd: string = process.cwd()): string {
+  const rel = relative(cwd, argv1);
+  const inSourceCheckout = rel === join('bin', 'ares.js') && !argv1.includes(`${sep}node_modules${sep}`);
+  return inSourceCheckout ? 'node bin/ares.js' : 'npx ares';
 }
