@@ -3,6 +3,7 @@ import { initEngine } from '../engine/backend.js';
 import { AresError } from '../errors.js';
 import { InvalidArgumentError } from 'commander';
 import { detectorWithScore, evaluate, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
+import { scoreArraysOf } from '../eval/score-arrays.js';
 import { writeRun } from '../run/folder.js';
 import { loadRun } from '../pipeline/load-run.js';
 import { prepareForConfig } from '../pipeline/train-run.js';
@@ -31,7 +32,11 @@ export function register(program: Command): void {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
       const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr });
-      if (o.detector) await writeRun(o.run, { detector: detectorWithScore(run.detector, e, o.detector, energyWeights), thresholdCount: data.val.count });
+      // The stored score arrays follow the detector, so the report and the exported page's histogram
+      // show the score that answers (they were the earlier detector's before).
+      if (o.detector) {
+        await writeRun(o.run, { detector: detectorWithScore(run.detector, e, o.detector, energyWeights), thresholdCount: data.val.count, artifacts: { scores: scoreArraysOf(e, o.detector) } });
+      }
       const row = (x: (typeof e.ood)[number]) => metricRow(x.ood, x.score, x.metrics);
       const metrics: RunMetrics = {
         method: cfg.method, model: cfg.model, seed: cfg.seed, backend: engine.backend, idAccuracy: e.accuracy, tpr: e.tpr,

@@ -5,6 +5,9 @@ import { initEngine } from '../../src/engine/backend.js';
 import { prepareForConfig, resolveConfig } from '../../src/pipeline/train-run.js';
 import type { TrainConfig } from '../../src/methods/config.js';
 import { runCli, tempDir, writeProbeImages } from './helpers.js';
+import { validationHistogram } from '../../src/export/page/validation.js';
+import { parseDetectorSpec } from '../../src/run/detector.js';
+import { runPaths } from '../../src/run/folder.js';
 
 /**
  * The same "done when" as predict.test.ts, but on the output of `ares train` itself (ARES, the
@@ -60,6 +63,10 @@ describe('ares predict on an `ares train` run', () => {
     // The model's learned energy weights survive beside the new score.
     expect(det.energyWeights ?? null).toEqual(before.score.weights);
     expect(JSON.parse(readFileSync(join(runDir, 'threshold.json'), 'utf8')).score).toBe('knn');
+    // The stored score arrays are the new detector's, so the exported page still draws its histogram.
+    const hist = validationHistogram({ detector: parseDetectorSpec(det, 'detector.json'), paths: runPaths(runDir) });
+    expect(hist.note).toBeUndefined();
+    expect(hist.histogram?.score).toBe('knn');
 
     const r = runCli(['predict', '--run', runDir, '--json', digitsDir, noiseDir]);
     expect(r.code).toBe(0);
