@@ -11,11 +11,31 @@
  *
  * Both Gaussians are maximum-likelihood fits (covariances divided by N) on the same feature
  * dimensions: those that vary within the classes (see mahalanobis.ts); Σ_0 ⪰ Σ there (total =
- * within + between), so it is positive definite wherever Σ is.
+ * within + between: Σ_0 = Σ + B), so it is positive definite wherever Σ is.
+ *
+ * Rank-deficient Σ (fewer rows than dimensions, collinear features): the class Gaussians are the
+ * Mahalanobis detector's, Σ lifted off the span of the training features to its smallest in-span
+ * eigenvalue f (see mahalanobis.ts): Σ_r = Σ + lift. The background must be lifted with care, or the
+ * difference MD_k − MD_0 turns meaningless:
+ * - it gets the same lift, Σ_0 + lift = Σ_r + B, keeping the identity above: Σ_0,r ⪰ Σ_r, so RMD_k
+ *   stays ≥ 0 far from the data in every direction (a background lifted on its own, to its own
+ *   smallest eigenvalue, can be narrower than Σ_r in a between-class direction, and a point far
+ *   along it would then score +∞, the most ID of all);
+ * - where even Σ_0 has no variance (off the span of all training rows), Σ_0 + lift is f, like Σ_r:
+ *   the two terms would cancel exactly and an outlier there would look as ID as its projection. So
+ *   there the background also gets μ_0 = tr(Σ_0)/rank(Σ_0), its mean variance on its span: it is
+ *   taken to be no narrower there than on average, and RMD charges δ²(1/f − 1/(f + μ_0)) ≈ δ²/f for
+ *   a move δ off the span, nearly what Mahalanobis charges.
+ * A full-rank Σ is not touched: states and scores are the same as before, to the bit.
  */
 import { AresError, NotFittedError } from '../errors.js';
-import { fitGaussians, mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, whitenMeans, type MahalanobisState } from './mahalanobis.js';
-import { checkLabels, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn, readMatrix } from './types.js';
+import {
+  fitGaussians, gaussianState, keptGaussians, mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, rankWarning,
+  readFitData, whitenMeans, type GaussianFit, type MahalanobisState,
+} from './mahalanobis.js';
+import { maxMeanSquare, numericalRank, spanCutoff, symmetricEigen } from '../util/linalg.js';
+import type { Detector, LabelledOutputsIn, Matrix, OutputsIn } from './types.js';
+import { readMatrix } from './types.js';
 
 export interface RmdsState {
   /** N(μ_k, Σ) per class. */
@@ -28,16 +48,22 @@ interface Prepared { state: RmdsState; wmClasses: Float64Array; wmBackground: Fl
 
 export function rmds(): Detector<OutputsIn, LabelledOutputsIn, RmdsState> {
   let prepared: Prepared | null = null;
+  let warnings: string[] = [];
   const set = (s: RmdsState) => { prepared = prepareRmds(s); };
   return {
     name: 'rmds', params: {}, requiresFit: true,
     get state() { return prepared?.state ?? null; },
+    get warnings() { return warnings; },
     fit(data) {
-      set(fitRmds(data));
+      const { x, numClasses } = readFitData(data, 'rmds');
+      const classes = fitGaussians(x, data.labels, numClasses);
+      warnings = classes.rank < classes.state.kept.length ? [rankWarning('rmds', x, classes.rank, 'both Gaussians are measured')] : [];
+      set({ classes: classes.state, background: fitBackground(x, classes) });
       return this;
     },
     restore(s) {
       set(s);
+      warnings = [];
       return this;
     },
     score(input) {
@@ -48,14 +74,26 @@ export function rmds(): Detector<OutputsIn, LabelledOutputsIn, RmdsState> {
   };
 }
 
-function fitRmds(data: LabelledOutputsIn): RmdsState {
-  if (!data.features) throw new AresError('rmds is fitted on penultimate features; the outputs have none');
-  const x = readMatrix(data.features, 'rmds features');
-  const numClasses = readMatrix(data.logits, 'rmds logits').cols;
-  checkLabels(data.labels, x.rows, numClasses, 'rmds fit');
-  const classes = fitGaussians(x, data.labels, numClasses);
-  const background = fitGaussians(x, new Int32Array(x.rows), 1, classes.kept);
-  return { classes, background };
+/** N(μ_0, Σ_0) of all rows on the class Gaussians' kept dimensions, lifted as they were (see the top of the file). */
+function fitBackground(x: Matrix, classes: GaussianFit): MahalanobisState {
+  const g = keptGaussians(x, new Int32Array(x.rows), 1, classes.state.kept);
+  if (!classes.lift) return gaussianState(1, x.cols, g, g.cov);
+  const m = g.kept.length, lift = classes.lift;
+  const { values, vectors } = symmetricEigen(g.cov, m);
+  // Σ_0 ⪰ Σ, whose rank is ≥ 1: rank0 ≥ 1.
+  const rank0 = numericalRank(values, spanCutoff(values[0], maxMeanSquare(x, g.kept)));
+  let mean0 = 0;
+  for (let k = 0; k < rank0; k++) mean0 += values[k] / rank0;
+  const cov = new Float64Array(m * m);
+  for (let i = 0; i < m * m; i++) cov[i] = g.cov[i] + lift[i];
+  for (let k = rank0; k < m; k++) {
+    for (let i = 0; i < m; i++) {
+      const vi = mean0 * vectors[i * m + k];
+      if (vi === 0) continue;
+      for (let j = 0; j < m; j++) cov[i * m + j] += vi * vectors[j * m + k];
+    }
+  }
+  return gaussianState(1, x.cols, g, cov);
 }
 
 export function prepareRmds(state: RmdsState): Prepared {
