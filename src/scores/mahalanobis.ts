@@ -60,7 +60,8 @@ export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, Mahalanobi
     fit(data) {
       const { x, numClasses } = readFitData(data, 'mahalanobis');
       const g = fitGaussians(x, data.labels, numClasses);
-      warnings = g.rank < g.state.kept.length ? [rankWarning('mahalanobis', x, g.rank, 'distances are measured')] : [];
+      warnings = g.rank < g.state.kept.length ? [rankWarning('mahalanobis', x, g.rank,
+        `distances use the ${g.rank}-dimensional span of the class-centred training features; a move off it costs as much as one along its least-varying direction`)] : [];
       setState(g.state);
       return this;
     },
@@ -88,10 +89,9 @@ export function readFitData(data: LabelledOutputsIn, name: string): { x: Matrix;
   return { x, numClasses };
 }
 
-/** The one warning line for a rank-deficient fit; `how` says what the score does on the span. */
-export function rankWarning(name: string, x: Matrix, rank: number, how: string): string {
-  return `${name}: ${x.rows} training rows for ${x.cols} feature dimensions (rank ${rank}): ${how} in the ${rank}-dimensional span of the `
-    + 'class-centred training features, and a move off it costs as much as one along its least-varying direction';
+/** The one warning line for a rank-deficient fit; `what` says what the score does with the span. */
+export function rankWarning(name: string, x: Matrix, rank: number, what: string): string {
+  return `${name}: ${x.rows} training rows for ${x.cols} feature dimensions (rank ${rank}): ${what}`;
 }
 
 /** Class means and the tied covariance on the kept feature dimensions (all of one class when numClasses = 1). */
