@@ -31,6 +31,7 @@ export function register(program: Command): void {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
       const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr });
+      for (const w of e.warnings) process.stderr.write(`ares eval: warning: ${w}\n`);
       if (o.detector) await writeRun(o.run, { detector: detectorWithScore(run.detector, e, o.detector, energyWeights), thresholdCount: data.val.count });
       const row = (x: (typeof e.ood)[number]) => metricRow(x.ood, x.score, x.metrics);
       const metrics: RunMetrics = {
