@@ -30,7 +30,7 @@ export interface MahalanobisState {
  * Rank-deficient Σ (fewer training rows than dimensions: rank ≤ N − K; duplicated rows; collinear
  * features). Σ⁻¹ does not exist, and the smallest jitter that allows a Cholesky factor weighs the
  * missing directions by ~1/jitter: a fresh ID point, never exactly in the span of the training rows,
- * scored −2e12 while outliers inside the span scored −3e4 (AUROC 0). The options:
+ * scored around −1e12, far below outliers inside the span (90 rows of 256-d features). The options:
  * - pseudo-inverse (OpenOOD, pytorch-ood): exact on the span, but it charges nothing for the part of
  *   h − μ_c off the span, so an outlier off the span looks as ID as its projection;
  * - shrinkage (Ledoit–Wolf, Σ + ρ·tr(Σ)/d·I): sensible everywhere, but it changes every full-rank

@@ -28,8 +28,8 @@
  * with fewer rows than dimensions every fresh ID row lies partly off the span, the charge swamps the
  * small relative term, and in-span outliers (4× a training row's deviation, 90 rows of 256-d) then
  * outscored fresh ID rows (AUROC 0.00; 0.43 with the cancelling lift; Mahalanobis: 1.00, in
- * test/scores/rank-deficient.test.ts's case). Off-span
- * outliers are Mahalanobis's and ViM's to catch (both charge them).
+ * test/scores/rank-deficient.test.ts's case). Off-span outliers are Mahalanobis's and ViM's to catch
+ * (both charge them).
  * A full-rank Σ is not touched: states and scores are the same as before, to the bit.
  */
 import { AresError, NotFittedError } from '../errors.js';
