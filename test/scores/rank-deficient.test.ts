@@ -10,9 +10,13 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import * as tf from '@tensorflow/tfjs';
 import { inverse as mlInverse, Matrix as MlMatrix, pseudoInverse as mlPinv, SingularValueDecomposition } from 'ml-matrix';
 import { initEngine } from '../../src/engine/backend.js';
+import type { ImageSet } from '../../src/data/types.js';
 import { AresError } from '../../src/errors.js';
+import { evaluate } from '../../src/eval/evaluate.js';
+import type { Classifier } from '../../src/models/types.js';
 import { auroc } from '../../src/metrics/index.js';
 import {
   fittedScorer, fittedScoreSpec, mahalanobis, rmds, vim, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn,
@@ -286,7 +290,7 @@ describe('mahalanobis and rmds on rank-deficient features', () => {
     expect(auroc(pinvScore(id), pinvScore(ood))).toBeLessThan(0.7);
   });
 
-  it('the reported failure: 90 rows of 256-d features; fresh ID rows outscore outliers inside the span, none beyond 1e6', () => {
+  it('the reported failure, 90 rows of 256-d features: no score beyond 1e6; Mahalanobis ranks fresh ID rows above in-span, shifted and scaled outliers, RMDS above shifted and scaled ones', () => {
     const d = 256, K = 3;
     const rng = new Rng(5);
     const mu = Array.from({ length: K * d }, () => 2 * rng.normal());
@@ -417,9 +421,49 @@ describe('linalg: the span and its lift', () => {
     expect(mahalanobis().fit(train).warnings![0]).toContain(`(rank ${rank})`);
   });
 
+  it('… also when the features sit far from 0 (rounding noise above 1e-10 of the largest variance)', () => {
+    // Values near 3000 (float32 step 2⁻¹³), spread 1: a rounding error has variance ~1e-9, ten times the
+    // relative cut-off; the float32 floor (2⁻⁴⁶·mean x²) still tells it from variance.
+    const rng = new Rng(4), n = 200, d = 6;
+    const x = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      const z = Array.from({ length: 4 }, () => rng.normal());
+      [...z, z[0] + z[1], z[2] - z[3]].forEach((v, j) => { x[i * d + j] = 3000 + v; });
+    }
+    const data = { features: { data: x, rows: n, cols: d }, logits: { data: new Float32Array(n * 2), rows: n, cols: 2 }, labels: Int32Array.from({ length: n }, (_, i) => i % 2) };
+    expect(mahalanobis().fit(data).warnings![0]).toContain('(rank 4)');
+  });
+
   it('every feature constant up to float32 rounding is refused', () => {
     const x = Float32Array.from({ length: 40 }, (_, i) => 1e6 + (i % 2 ? 0.0625 : 0));
     const data = { features: { data: x, rows: 20, cols: 2 }, logits: { data: new Float32Array(20), rows: 20, cols: 1 }, labels: new Int32Array(20) };
     expect(() => mahalanobis().fit(data)).toThrow(AresError);
+  });
+});
+
+describe('evaluate passes the warning on (what ares fit, eval and train print)', () => {
+  it('features [a, b, a + b, a − b] computed in float32 by the model: rank 2 of 4, one line for mahalanobis and one for rmds', () => {
+    const features = (x: tf.Tensor) => tf.tidy(() => {
+      const f = tf.reshape(x, [x.shape[0], 2]);
+      const [a, b] = tf.split(f, 2, 1);
+      return tf.concat([a, b, tf.add(a, b), tf.sub(a, b)], 1) as tf.Tensor2D;
+    });
+    const head = (f: tf.Tensor2D) => tf.tidy(() => tf.mul(tf.slice(f, [0, 0], [-1, 2]), 10) as tf.Tensor2D);
+    const model: Classifier = {
+      name: 'cnn', inputShape: [1, 1, 2], numClasses: 2, featureDim: 4,
+      apply: (x) => tf.tidy(() => { const f = features(x); return { logits: head(f), features: f }; }),
+      head, trainableVariables: [], allVariables: [], layersModel: null as unknown as tf.LayersModel,
+    };
+    const rng = new Rng(8);
+    const set = (name: string, n: number): ImageSet => ({
+      name, shape: [1, 1, 2], count: n, images: Float32Array.from({ length: 2 * n }, () => 0.5 + 0.2 * rng.normal()), split: 'all',
+      labels: Int32Array.from({ length: n }, (_, i) => i % 2), classNames: ['a', 'b'],
+    });
+    const data = { train: set('train', 40), val: set('val', 10), test: set('test', 10), ood: [], valOod: [], normalization: { mean: [0, 0], std: [1, 1] }, classNames: ['a', 'b'], shape: [1, 1, 2] as [number, number, number] };
+    const r = evaluate(model, data, { scores: ['energy', 'mahalanobis', 'rmds'] });
+    expect(r.warnings).toHaveLength(2);
+    expect(r.warnings[0]).toMatch(/^mahalanobis: 40 training rows for 4 feature dimensions \(rank 2\)/);
+    expect(r.warnings[1]).toMatch(/^rmds: 40 training rows for 4 feature dimensions \(rank 2\)/);
+    expect(maxAbs(r.scores.mahalanobis.id)).toBeLessThan(1e6);
   });
 });
