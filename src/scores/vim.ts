@@ -25,11 +25,14 @@
  * has numerical rank r < d (eigenvalues at or below spanCutoff, util/linalg.ts, count as zero). If
  * D ≥ r, P already holds every direction the training features vary in, their residuals are zero up
  * to rounding, and α = Σ max logit / Σ rounding noise explodes (α·‖x^{P⊥}‖ of a fresh ID point was
- * ~1e7). So D is clamped to the same rule applied to r, D = min(default(r), r − 1) (⌈r/2⌉ below
- * 768): the residual then keeps real training variance, α stays on the logits' scale, and the
- * residual space also holds every direction off the training span, so an outlier off it is charged
- * α·(its distance off the span), as the paper charges any residual. D < r is left as asked. The
- * state's format does not change (D is stored); fit() leaves one warning line in `warnings`.
+ * ~1e7). D just below r is hardly better: the residual keeps the span's few least-varying directions,
+ * α grows as large, and fresh ID rows, partly off a span of too few rows, are charged as if far out.
+ * So the default D follows the rule above applied to r instead of d (⌈r/2⌉ below 768): the residual
+ * keeps real training variance, α stays on the logits' scale, and the residual space also holds
+ * every direction off the training span, so an outlier off it is charged α·(its distance off the
+ * span), as the paper charges any residual. A D that was asked for is kept when it is below r, and
+ * clamped to default(r) when not. The state's format does not change (D is stored); fit() leaves one
+ * warning line in `warnings` when D changes.
  */
 import { AresError, NotFittedError } from '../errors.js';
 import { maxMeanSquare, numericalRank, pseudoInverse, spanCutoff, symmetricEigen } from '../util/linalg.js';
@@ -104,9 +107,10 @@ function fitVim(data: LabelledOutputsIn, principalDim?: number): { state: VimSta
   const { values, vectors } = symmetricEigen(cov, d);
   const rank = numericalRank(values, spanCutoff(values[0], maxMeanSquare(x)));
   const warnings: string[] = [];
-  if (D >= rank) {
+  if (D >= rank || (principalDim === undefined && rank < d && defaultPrincipalDim(rank) < D)) {
     if (rank < 2) throw new AresError(`vim: the ${N} training rows span ${rank} dimension(s) of the ${d}-d features; ViM needs at least 2 (a principal space and a residual)`);
-    const clamped = Math.min(defaultPrincipalDim(rank), rank - 1);
+    // ⌈r/2⌉, 512 or 1000: below r for every r ≥ 2.
+    const clamped = defaultPrincipalDim(rank);
     warnings.push(`vim: ${N} training rows for ${d} feature dimensions (rank ${rank}): principal subspace D = ${clamped} instead of ${D}, `
       + 'so that the residual keeps some of the training features\' variance; a move off their span counts as residual');
     D = clamped;
