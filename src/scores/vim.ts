@@ -27,7 +27,10 @@
  * to rounding, and α = Σ max logit / Σ rounding noise explodes (α·‖x^{P⊥}‖ of a fresh ID point was
  * ~1e7). D just below r is hardly better: the residual keeps the span's few least-varying directions,
  * α grows as large, and fresh ID rows, partly off a span of too few rows, are charged as if far out.
- * So the default D follows the rule above applied to r instead of d (⌈r/2⌉ below 768): the residual
+ * So when r is below the number of features that vary at all (dead ReLU units, constant on the
+ * training data, do not count: they cost ViM nothing, and taking them for a deficiency would change
+ * D, and the scores, of most trained networks), the default D follows the rule above applied to r
+ * instead of d (⌈r/2⌉ below 768): the residual
  * keeps real training variance, α stays on the logits' scale, and the residual space also holds
  * every direction off the training span, so an outlier off it is charged α·(its distance off the
  * span), as the paper charges any residual. A D that was asked for is kept when it is below r, and
@@ -107,7 +110,8 @@ function fitVim(data: LabelledOutputsIn, principalDim?: number): { state: VimSta
   const { values, vectors } = symmetricEigen(cov, d);
   const rank = numericalRank(values, spanCutoff(values[0], maxMeanSquare(x)));
   const warnings: string[] = [];
-  if (D >= rank || (principalDim === undefined && rank < d && defaultPrincipalDim(rank) < D)) {
+  const deficient = rank < varyingColumns(x);
+  if (D >= rank || (principalDim === undefined && deficient && defaultPrincipalDim(rank) < D)) {
     if (rank < 2) throw new AresError(`vim: the ${N} training rows span ${rank} dimension(s) of the ${d}-d features; ViM needs at least 2 (a principal space and a residual)`);
     // ⌈r/2⌉, 512 or 1000: below r for every r ≥ 2.
     const clamped = defaultPrincipalDim(rank);
@@ -147,6 +151,15 @@ function headOrigin(head: LinearHead, d: number, K: number): Float64Array {
     u[i] = -s;
   }
   return u;
+}
+
+/** How many features vary on the training data (variance above 1e-12 of the largest, as Mahalanobis keeps them). */
+function varyingColumns(x: Matrix): number {
+  const mean = meanRow(x);
+  const variance = new Float64Array(x.cols);
+  for (let r = 0; r < x.rows; r++) for (let j = 0; j < x.cols; j++) variance[j] += (x.data[r * x.cols + j] - mean[j]) ** 2;
+  const max = variance.reduce((a, v) => Math.max(a, v), 0);
+  return variance.filter((v) => v > 1e-12 * max).length;
 }
 
 function meanRow(x: Matrix): Float64Array {

@@ -346,6 +346,17 @@ describe('vim on rank-deficient features', () => {
     }), { numRuns: 40, seed: 4242 });
   });
 
+  it('dead units (constant features) are no deficiency: D and the scores stay as for full rank, no warning', () => {
+    const { train: full } = makeData('few-rows', 10, 2, 80, 12, false);
+    // 10 live features and 6 dead ones (always 0): 16-d, default D = 8; the u-centred rank is 11.
+    const d = 16, n = full.features.rows;
+    const x = new Float64Array(n * d);
+    for (let i = 0; i < n; i++) x.set(full.features.data.subarray(i * 10, (i + 1) * 10), i * d);
+    const det = vim().fit({ features: { data: x, rows: n, cols: d }, logits: full.logits, labels: full.labels });
+    expect(det.state!.principalDim).toBe(8);
+    expect(det.warnings).toEqual([]);
+  });
+
   it('an explicit D at or above the rank is clamped too (with the warning); one below is kept; rank < 2 is refused', () => {
     const { train } = makeData('few-rows', 12, 2, 6, 9, false);
     const clamped = vim({ principalDim: 8 }).fit(train);
