@@ -32,6 +32,7 @@ export function register(program: Command): void {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
       const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr });
+      for (const w of e.warnings) process.stderr.write(`ares eval: warning: ${w}\n`);
       // The stored score arrays follow the detector, so the report and the exported page's histogram
       // show the score that answers (they were the earlier detector's before).
       if (o.detector) {

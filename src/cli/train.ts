@@ -51,6 +51,7 @@ export function register(program: Command): void {
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');
+      for (const w of result.evaluation.warnings) process.stderr.write(`ares train: warning: ${w}\n`);
       if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), out: o.out }) + '\n');
       else process.stdout.write(`\n${formatMetricsTable(runMetrics(result))}\nrun folder: ${o.out}\n`);
     });

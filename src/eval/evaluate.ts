@@ -60,6 +60,8 @@ export interface EvaluationResult {
   valOod: { ood: string; score: ScoreName; metrics: OodMetrics }[];
   /** Fitted state of each feature-based score (mahalanobis, knn, vim, rmds), as detector.json stores it. */
   fitted: Partial<Record<ScoreName, FittedScoreSpec>>;
+  /** What the fitted scores said about their fit (e.g. rank-deficient features): one line each. */
+  warnings: string[];
   /** Raw scores, for the report's histograms and ROC curves. */
   scores: Record<string, { id: Float64Array; val: Float64Array; ood: ScoredSet[]; valOod: ScoredSet[] }>;
   outputs: { test: SetOutputs; ood: SetOutputs[]; valOod: SetOutputs[] };
@@ -83,7 +85,7 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   const valOod = data.valOod.map((s) => forwardSet(model, s, norm));
   const acc = accuracy(argmaxRows(test.logits.data, model.numClasses), test.labels!);
 
-  const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], fitted: {}, scores: {}, outputs: { test, ood, valOod } };
+  const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], fitted: {}, warnings: [], scores: {}, outputs: { test, ood, valOod } };
   // One forward pass over the ID training set serves every detector fitted on it.
   let trainData: LabelledOutputsIn | null = null;
   const fitData = () => trainData ??= trainingOutputs(model, data);
@@ -109,6 +111,7 @@ function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts:
   // Detectors fitted on ID *training* outputs (never validation or OOD data), with their defaults.
   const fitted = (det: Detector<OutputsIn, LabelledOutputsIn, unknown>) => {
     det.fit(fitData());
+    result.warnings.push(...(det.warnings ?? []));
     result.fitted[name] = fittedScoreSpec(det);
     return (o: SetOutputs) => det.score(o);
   };

@@ -281,7 +281,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
       score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
       ...(setup.graph ? { model: setup.graph } : {}),
     };
-    const warnings: string[] = [...setup.notes];
+    const warnings: string[] = [...setup.notes, ...evaluation.warnings];
     if (evaluation.accuracy < 2 / parts.numClasses) {
       warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
         + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);

@@ -1,6 +1,6 @@
 import { AresError, NotFittedError } from '../errors.js';
 import { checkLabels, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn, readMatrix } from './types.js';
-import { choleskyWithJitter, classGaussians, solveLower } from '../util/linalg.js';
+import { choleskyWithJitter, classGaussians, liftNullSpace, maxMeanSquare, solveLower } from '../util/linalg.js';
 import { decodeF64, encodeF64 } from './codec.js';
 
 /** What Mahalanobis learns from ID training features. Plain typed arrays, so it can be saved as JSON. */
@@ -25,12 +25,30 @@ export interface MahalanobisState {
  * every metric, is the same as with the distance itself).
  * Feature dimensions that are constant on the training data (dead ReLU units) are left out: their
  * variance is 0, Σ⁻¹ does not exist there, and they say nothing about the classes. This is what the
- * paper's pseudo-inverse does for such dimensions. If rounding still leaves Σ indefinite, the smallest
- * jitter·I that allows a Cholesky factor is added (recorded in the state).
+ * paper's pseudo-inverse does for such dimensions.
+ *
+ * Rank-deficient Σ (fewer training rows than dimensions: rank ≤ N − K; duplicated rows; collinear
+ * features). Σ⁻¹ does not exist, and the smallest jitter that allows a Cholesky factor weighs the
+ * missing directions by ~1/jitter: a fresh ID point, never exactly in the span of the training rows,
+ * scored around −1e12, far below outliers inside the span (90 rows of 256-d features). The options:
+ * - pseudo-inverse (OpenOOD, pytorch-ood): exact on the span, but it charges nothing for the part of
+ *   h − μ_c off the span, so an outlier off the span looks as ID as its projection;
+ * - shrinkage (Ledoit–Wolf, Σ + ρ·tr(Σ)/d·I): sensible everywhere, but it changes every full-rank
+ *   result too (ρ ~ d/N is not small for typical N and d);
+ * - chosen: the eigen-decomposition of Σ, with the directions whose eigenvalue is at or below a
+ *   relative cut-off (see spanCutoff in util/linalg.ts) given the smallest eigenvalue above it
+ *   (liftNullSpace). On the span this is exactly the pseudo-inverse; off it, a move costs as much as
+ *   the same move along the span's least-varying direction, so an outlier off the span is never
+ *   cheaper than one in it. A full-rank Σ is not touched (same state, same scores, to the bit).
+ * The lifted Σ is positive definite with a condition number ≤ 1e10, so it is stored as before, as a
+ * Cholesky factor: the state's JSON, and every reader of it (detector.json, an exported bundle), are
+ * unchanged. fit() leaves one warning line in `warnings` when it happens. If rounding still leaves Σ
+ * indefinite, the smallest jitter·I that allows a Cholesky factor is added (recorded in the state).
  */
 export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, MahalanobisState> {
   let state: MahalanobisState | null = null;
   let whitenedMeans: Float64Array | null = null;
+  let warnings: string[] = [];
   const setState = (s: MahalanobisState) => {
     state = s;
     whitenedMeans = whitenMeans(s);
@@ -38,12 +56,18 @@ export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, Mahalanobi
   return {
     name: 'mahalanobis', params: {}, requiresFit: true,
     get state() { return state; },
+    get warnings() { return warnings; },
     fit(data) {
-      setState(fitMahalanobis(data));
+      const { x, numClasses } = readFitData(data, 'mahalanobis');
+      const g = fitGaussians(x, data.labels, numClasses);
+      warnings = g.rank < g.state.kept.length ? [rankWarning('mahalanobis', x, g.rank,
+        `distances use the ${g.rank}-dimensional span of the class-centred training features; a move off it costs as much as one along its least-varying direction`)] : [];
+      setState(g.state);
       return this;
     },
     restore(s) {
       setState(s);
+      warnings = [];
       return this;
     },
     score(input) {
@@ -56,20 +80,34 @@ export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, Mahalanobi
   };
 }
 
-function fitMahalanobis(data: LabelledOutputsIn): MahalanobisState {
-  if (!data.features) throw new AresError('mahalanobis is fitted on penultimate features; the outputs have none');
-  const x = readMatrix(data.features, 'mahalanobis features');
-  const numClasses = readMatrix(data.logits, 'mahalanobis logits').cols;
-  checkLabels(data.labels, x.rows, numClasses, 'mahalanobis fit');
-  return fitGaussians(x, data.labels, numClasses);
+/** The features, checked against the labels, and the number of classes (the logits' width). */
+export function readFitData(data: LabelledOutputsIn, name: string): { x: Matrix; numClasses: number } {
+  if (!data.features) throw new AresError(`${name} is fitted on penultimate features; the outputs have none`);
+  const x = readMatrix(data.features, `${name} features`);
+  const numClasses = readMatrix(data.logits, `${name} logits`).cols;
+  checkLabels(data.labels, x.rows, numClasses, `${name} fit`);
+  return { x, numClasses };
+}
+
+/** The one warning line for a rank-deficient fit; `what` says what the score does with the span. */
+export function rankWarning(name: string, x: Matrix, rank: number, what: string): string {
+  return `${name}: ${x.rows} training rows for ${x.cols} feature dimensions (rank ${rank}): ${what}`;
+}
+
+/** Class means and the tied covariance on the kept feature dimensions (all of one class when numClasses = 1). */
+export interface KeptGaussians {
+  kept: Int32Array;
+  /** [K, kept.length] */
+  means: Float64Array;
+  /** [kept.length, kept.length] */
+  cov: Float64Array;
 }
 
 /**
- * Class means and the Cholesky factor of their tied covariance on the features that vary (see
- * mahalanobis()), or on `kept` when given. With numClasses = 1 and every label 0, the one
- * class-agnostic Gaussian of all the data (RMDS's background).
+ * Class means and tied covariance on the features that vary within the classes (see mahalanobis()),
+ * or on `kept` when given.
  */
-export function fitGaussians(x: Matrix, labels: ArrayLike<number>, numClasses: number, kept?: Int32Array): MahalanobisState {
+export function keptGaussians(x: Matrix, labels: ArrayLike<number>, numClasses: number, kept?: Int32Array): KeptGaussians {
   const g = classGaussians(x, labels, numClasses);
   const d = g.dim;
   if (!kept) {
@@ -77,7 +115,7 @@ export function fitGaussians(x: Matrix, labels: ArrayLike<number>, numClasses: n
     for (let i = 0; i < d; i++) maxVar = Math.max(maxVar, g.covariance[i * d + i]);
     const keptList: number[] = [];
     for (let i = 0; i < d; i++) if (g.covariance[i * d + i] > 1e-12 * maxVar) keptList.push(i);
-    if (keptList.length === 0) throw new AresError('mahalanobis: every feature is constant on the training data');
+    if (keptList.length === 0) throw new AresError('mahalanobis: every feature is constant on the training data (within each class)');
     kept = Int32Array.from(keptList);
   }
   const m = kept.length;
@@ -85,8 +123,35 @@ export function fitGaussians(x: Matrix, labels: ArrayLike<number>, numClasses: n
   for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) cov[i * m + j] = g.covariance[kept[i] * d + kept[j]];
   const means = new Float64Array(numClasses * m);
   for (let c = 0; c < numClasses; c++) for (let i = 0; i < m; i++) means[c * m + i] = g.means[c * d + kept[i]];
+  return { kept, means, cov };
+}
+
+/** A state from means and an (invertible) covariance on the kept dimensions. */
+export function gaussianState(numClasses: number, dim: number, g: KeptGaussians, cov: Float64Array): MahalanobisState {
+  const m = g.kept.length;
   const { L, jitter } = choleskyWithJitter(cov, m);
-  return { numClasses, dim: d, kept, means, chol: L, jitter };
+  return { numClasses, dim, kept: g.kept, means: g.means, chol: L, jitter };
+}
+
+export interface GaussianFit {
+  state: MahalanobisState;
+  /** Numerical rank of Σ on the kept dimensions (kept.length when full rank). */
+  rank: number;
+  /** What was added to Σ off its span (liftNullSpace), or null when Σ is full rank. */
+  lift: Float64Array | null;
+}
+
+/**
+ * Class means and the Cholesky factor of their tied covariance on the features that vary, lifted off
+ * the span of the training features when it is rank-deficient (see mahalanobis()).
+ */
+export function fitGaussians(x: Matrix, labels: ArrayLike<number>, numClasses: number): GaussianFit {
+  const g = keptGaussians(x, labels, numClasses);
+  const m = g.kept.length;
+  // The class-centred rows span at most N − K dimensions.
+  const lifted = liftNullSpace(g.cov, m, maxMeanSquare(x, g.kept), x.rows - numClasses);
+  if (lifted.rank === 0) throw new AresError('mahalanobis: the training features vary by no more than float32 rounding within the classes');
+  return { state: gaussianState(numClasses, x.cols, g, lifted.cov), rank: lifted.rank, lift: lifted.lift };
 }
 
 /** L⁻¹μ_c for every class, so that a distance is ‖L⁻¹h − L⁻¹μ_c‖². */

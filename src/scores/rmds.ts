@@ -11,11 +11,34 @@
  *
  * Both Gaussians are maximum-likelihood fits (covariances divided by N) on the same feature
  * dimensions: those that vary within the classes (see mahalanobis.ts); Σ_0 ⪰ Σ there (total =
- * within + between), so it is positive definite wherever Σ is.
+ * within + between: Σ_0 = Σ + B), so it is positive definite wherever Σ is.
+ *
+ * Rank-deficient Σ (fewer rows than dimensions, collinear features): the class Gaussians are the
+ * Mahalanobis detector's, Σ lifted off the span of the training features to its smallest in-span
+ * eigenvalue f (see mahalanobis.ts): Σ_r = Σ + lift. The background gets the same lift:
+ * Σ_0,r = Σ_0 + lift = Σ_r + B, so the identity above still holds and Σ_0,r ⪰ Σ_r: RMD_k stays ≥ 0
+ * far from the data in every direction. (A background lifted on its own, to its own smallest
+ * eigenvalue, can be narrower than Σ_r in a between-class direction off Σ's span, and a point far
+ * along it would score +∞, the most ID of all.)
+ * Off the span of all training rows (where even Σ_0 has no variance) both are f, and a move there
+ * cancels in MD_k − MD_0: RMDS scores such a point as its projection onto that span. This is RMDS's
+ * own rule, not a gap: RMD weighs a direction by 1/σ²_class − 1/σ²_background, which is 0 wherever
+ * the background is no wider than the classes, as in every direction without between-class spread.
+ * Charging the move anyway (a wider background there) was tried and is worse where it matters most:
+ * with fewer rows than dimensions every fresh ID row lies partly off the span, the charge swamps the
+ * small relative term, and in-span outliers (4× a training row's deviation, 90 rows of 256-d) then
+ * outscored fresh ID rows (AUROC 0.00; 0.43 with the cancelling lift; Mahalanobis: 1.00, in
+ * test/scores/rank-deficient.test.ts's case). Off-span outliers are Mahalanobis's and ViM's to catch
+ * (both charge them).
+ * A full-rank Σ is not touched: states and scores are the same as before, to the bit.
  */
 import { AresError, NotFittedError } from '../errors.js';
-import { fitGaussians, mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, whitenMeans, type MahalanobisState } from './mahalanobis.js';
-import { checkLabels, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn, readMatrix } from './types.js';
+import {
+  fitGaussians, gaussianState, keptGaussians, mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, rankWarning,
+  readFitData, whitenMeans, type GaussianFit, type MahalanobisState,
+} from './mahalanobis.js';
+import type { Detector, LabelledOutputsIn, Matrix, OutputsIn } from './types.js';
+import { readMatrix } from './types.js';
 
 export interface RmdsState {
   /** N(μ_k, Σ) per class. */
@@ -28,16 +51,23 @@ interface Prepared { state: RmdsState; wmClasses: Float64Array; wmBackground: Fl
 
 export function rmds(): Detector<OutputsIn, LabelledOutputsIn, RmdsState> {
   let prepared: Prepared | null = null;
+  let warnings: string[] = [];
   const set = (s: RmdsState) => { prepared = prepareRmds(s); };
   return {
     name: 'rmds', params: {}, requiresFit: true,
     get state() { return prepared?.state ?? null; },
+    get warnings() { return warnings; },
     fit(data) {
-      set(fitRmds(data));
+      const { x, numClasses } = readFitData(data, 'rmds');
+      const classes = fitGaussians(x, data.labels, numClasses);
+      warnings = classes.rank < classes.state.kept.length ? [rankWarning('rmds', x, classes.rank,
+        `both Gaussians use the ${classes.rank}-dimensional span of the class-centred training features; a move off the span of all training rows cancels in the relative distance`)] : [];
+      set({ classes: classes.state, background: fitBackground(x, classes) });
       return this;
     },
     restore(s) {
       set(s);
+      warnings = [];
       return this;
     },
     score(input) {
@@ -48,14 +78,12 @@ export function rmds(): Detector<OutputsIn, LabelledOutputsIn, RmdsState> {
   };
 }
 
-function fitRmds(data: LabelledOutputsIn): RmdsState {
-  if (!data.features) throw new AresError('rmds is fitted on penultimate features; the outputs have none');
-  const x = readMatrix(data.features, 'rmds features');
-  const numClasses = readMatrix(data.logits, 'rmds logits').cols;
-  checkLabels(data.labels, x.rows, numClasses, 'rmds fit');
-  const classes = fitGaussians(x, data.labels, numClasses);
-  const background = fitGaussians(x, new Int32Array(x.rows), 1, classes.kept);
-  return { classes, background };
+/** N(μ_0, Σ_0) of all rows on the class Gaussians' kept dimensions, with the class Gaussians' lift (see the top of the file). */
+function fitBackground(x: Matrix, classes: GaussianFit): MahalanobisState {
+  const g = keptGaussians(x, new Int32Array(x.rows), 1, classes.state.kept);
+  const lift = classes.lift;
+  if (!lift) return gaussianState(1, x.cols, g, g.cov);
+  return gaussianState(1, x.cols, g, g.cov.map((v, i) => v + lift[i]));
 }
 
 export function prepareRmds(state: RmdsState): Prepared {

@@ -67,6 +67,11 @@ export interface Detector<In = OutputsIn, FitIn = LabelledOutputsIn, State = unk
   /** The fitted state, or null before fit (always null for detectors with nothing to learn). */
   readonly state: State | null;
   restore(state: State): this;
+  /**
+   * Lines the user should read about the last fit (e.g. features of lower rank than their width, and
+   * what the detector did about it); empty or absent when there is nothing to say.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /**

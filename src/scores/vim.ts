@@ -20,9 +20,25 @@
  * D (`principalDim`): the paper uses D = 1000 for 2048-d features and D = 512 for 768-d ones; for
  * other widths we take D = 1000 when d ≥ 1500, 512 when d ≥ 768, else ⌈d/2⌉ (the residual keeps the
  * other half: for 128-d features, D = 64).
+ *
+ * Rank-deficient features (fewer training rows than dimensions, collinear features): the covariance
+ * has numerical rank r < d (eigenvalues at or below spanCutoff, util/linalg.ts, count as zero). If
+ * D ≥ r, P already holds every direction the training features vary in, their residuals are zero up
+ * to rounding, and α = Σ max logit / Σ rounding noise explodes (α·‖x^{P⊥}‖ of a fresh ID point was
+ * ~1e7). D just below r is hardly better: the residual keeps the span's few least-varying directions,
+ * α grows as large, and fresh ID rows, partly off a span of too few rows, are charged as if far out.
+ * So when r is below the number of features that vary at all (dead ReLU units, constant on the
+ * training data, do not count: they cost ViM nothing, and taking them for a deficiency would change
+ * D, and the scores, of most trained networks), the default D follows the rule above applied to r
+ * instead of d (⌈r/2⌉ below 768): the residual
+ * keeps real training variance, α stays on the logits' scale, and the residual space also holds
+ * every direction off the training span, so an outlier off it is charged α·(its distance off the
+ * span), as the paper charges any residual. A D that was asked for is kept when it is below r, and
+ * clamped to default(r) when not. The state's format does not change (D is stored); fit() leaves one
+ * warning line in `warnings` when D changes.
  */
 import { AresError, NotFittedError } from '../errors.js';
-import { pseudoInverse, symmetricEigen } from '../util/linalg.js';
+import { maxMeanSquare, numericalRank, pseudoInverse, spanCutoff, symmetricEigen } from '../util/linalg.js';
 import { decodeF32, decodeF64, encodeF32, encodeF64 } from './codec.js';
 import { type Detector, type LabelledOutputsIn, type LinearHead, type Matrix, type OutputsIn, readMatrix } from './types.js';
 
@@ -50,15 +66,18 @@ export function defaultPrincipalDim(d: number): number {
 
 export function vim(params: VimParams = {}): Detector<OutputsIn, LabelledOutputsIn, VimState> {
   let state: VimState | null = null;
+  let warnings: string[] = [];
   return {
     name: 'vim', params: { principalDim: params.principalDim }, requiresFit: true,
     get state() { return state; },
+    get warnings() { return warnings; },
     fit(data) {
-      state = fitVim(data, params.principalDim);
+      ({ state, warnings } = fitVim(data, params.principalDim));
       return this;
     },
     restore(s) {
       state = s;
+      warnings = [];
       return this;
     },
     score(input) {
@@ -68,13 +87,13 @@ export function vim(params: VimParams = {}): Detector<OutputsIn, LabelledOutputs
   };
 }
 
-function fitVim(data: LabelledOutputsIn, principalDim?: number): VimState {
+function fitVim(data: LabelledOutputsIn, principalDim?: number): { state: VimState; warnings: string[] } {
   if (!data.features) throw new AresError('vim is fitted on penultimate features; the outputs have none');
   const x = readMatrix(data.features, 'vim features');
   const logits = readMatrix(data.logits, 'vim logits');
   const d = x.cols, N = x.rows;
   if (logits.rows !== N) throw new AresError(`vim fit: ${logits.rows} rows of logits for ${N} rows of features`);
-  const D = principalDim ?? defaultPrincipalDim(d);
+  let D = principalDim ?? defaultPrincipalDim(d);
   if (!Number.isInteger(D) || D < 1 || D >= d) throw new AresError(`vim: principalDim must be an integer in [1, ${d - 1}] for ${d}-d features, got ${D}`);
   const origin = data.head ? 'head' : 'mean';
   const u = data.head ? headOrigin(data.head, d, logits.cols) : meanRow(x);
@@ -88,7 +107,18 @@ function fitVim(data: LabelledOutputsIn, principalDim?: number): VimState {
     }
   }
   for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) { cov[i * d + j] /= N; cov[j * d + i] = cov[i * d + j]; }
-  const { vectors } = symmetricEigen(cov, d);
+  const { values, vectors } = symmetricEigen(cov, d);
+  const rank = numericalRank(values, spanCutoff(values[0], maxMeanSquare(x)));
+  const warnings: string[] = [];
+  const deficient = rank < varyingColumns(x);
+  if (D >= rank || (principalDim === undefined && deficient && defaultPrincipalDim(rank) < D)) {
+    if (rank < 2) throw new AresError(`vim: the ${N} training rows span ${rank} dimension(s) of the ${d}-d features; ViM needs at least 2 (a principal space and a residual)`);
+    // ⌈r/2⌉, 512 or 1000: below r for every r ≥ 2.
+    const clamped = defaultPrincipalDim(rank);
+    warnings.push(`vim: ${N} training rows for ${d} feature dimensions (rank ${rank}): principal subspace D = ${clamped} instead of ${D}, `
+      + 'so that the residual keeps some of the training features\' variance; a move off their span counts as residual');
+    D = clamped;
+  }
   const m = d - D;
   const residualBasis = new Float32Array(d * m);
   for (let i = 0; i < d; i++) for (let j = 0; j < m; j++) residualBasis[i * m + j] = vectors[i * d + D + j];
@@ -102,7 +132,7 @@ function fitVim(data: LabelledOutputsIn, principalDim?: number): VimState {
     sumRes += res[r];
   }
   if (!(sumRes > 0)) throw new AresError('vim: the ID training features have no residual outside the principal subspace; lower principalDim');
-  return { ...partial, alpha: sumMax / sumRes };
+  return { state: { ...partial, alpha: sumMax / sumRes }, warnings };
 }
 
 /** u = −(Wᵀ)⁺ b with W the [d, K] kernel, so that Wᵀu + b is as close to 0 as it can be. */
@@ -121,6 +151,15 @@ function headOrigin(head: LinearHead, d: number, K: number): Float64Array {
     u[i] = -s;
   }
   return u;
+}
+
+/** How many features vary on the training data (variance above 1e-12 of the largest, as Mahalanobis keeps them). */
+function varyingColumns(x: Matrix): number {
+  const mean = meanRow(x);
+  const variance = new Float64Array(x.cols);
+  for (let r = 0; r < x.rows; r++) for (let j = 0; j < x.cols; j++) variance[j] += (x.data[r * x.cols + j] - mean[j]) ** 2;
+  const max = variance.reduce((a, v) => Math.max(a, v), 0);
+  return variance.filter((v) => v > 1e-12 * max).length;
 }
 
 function meanRow(x: Matrix): Float64Array {
