@@ -82,9 +82,12 @@ export async function readMaybeGzip(file: string, limits: InflateLimits): Promis
     try {
       await pipeline(fh.createReadStream({ start: 0, autoClose: false }), createGunzip(), sink);
     } catch (err) {
-      if (err instanceof AresError) throw err;
       if (sink.stoppedEarly) return sink.bytes();
-      throw dataError(file, `corrupt or truncated gzip data (${(err as Error).message})`, err);
+      // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR: "unexpected end of file") are the file's fault;
+      // anything else is ours or the file system's and is not dressed up as corrupt data.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && code.startsWith('Z_')) throw dataError(file, `corrupt or truncated gzip data (${(err as Error).message})`, err);
+      throw err;
     }
     return sink.bytes();
   } finally {
