@@ -158,6 +158,19 @@ describe('4. symbolic links in folder walks', () => {
   });
 });
 
+describe.runIf(canFifo)('5. FIFOs as data sources', () => {
+  it('a FIFO given as the source: named error, no hang', async () => {
+    expectBounded(await inspect(p('fifo.png')), 1, /fifo.png: is a FIFO \(named pipe\), not a regular file or a folder/);
+  });
+
+  it('a FIFO in an image folder: named error; with --skip-bad left out and counted', async () => {
+    expectBounded(await inspect(p('fifo-folder')), 1, /fifo-folder\/b.png: cannot read image: it is a FIFO \(named pipe\), not a regular file/);
+    const r = await inspect('--json', '--skip-bad', p('fifo-folder'));
+    expectBounded(r, 0, /skipped 1 bad image/);
+    expect(JSON.parse(r.stdout).splits.all.count).toBe(1);
+  });
+});
+
 describe('6. class lists', () => {
   it('--classes 0-100000000 is a usage error at once', async () => {
     expectBounded(await inspect('--classes', '0-100000000', p('good-idx')), 2,
