@@ -36,6 +36,7 @@ function mkfifo(path: string): void {
 /** One named error line (or a clean result), within the time and memory bound. */
 function expectBounded(r: MeasuredRun, code: number, ...patterns: RegExp[]): void {
   const where = `exit ${r.code}, ${r.wallSeconds.toFixed(1)} s wall, ${r.cpuSeconds?.toFixed(1)} s CPU, ${r.peakRssMiB?.toFixed(0)} MiB; stderr: ${r.stderr.slice(0, 400)}`;
+  console.log(`${expect.getState().currentTestName}: ${where.split('; stderr')[0]}`);
   expect(r.killed, `killed after the wall-clock limit (a hang): ${where}`).toBe(false);
   expect(r.code, where).toBe(code);
   expect(r.peakRssMiB, where).not.toBeNull();
