@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { checkLabels, dataError, readBytes, statOrNull } from './check.js';
+import { formatBytes, openRegularFile } from '../util/read-file.js';
+import { MAX_DATA_FILE_BYTES, checkLabels, dataError, readBytes, readText, statOrNull } from './check.js';
 import { CIFAR100_COARSE_NAMES, CIFAR100_FINE_NAMES, CIFAR10_NAMES } from './class-names.js';
 import type { ImageSet, Split } from './types.js';
 
@@ -80,24 +80,57 @@ export function cifarFolderLayout(entries: string[]): { variant: CifarVariant; t
   return null;
 }
 
-/** Reads and concatenates batch files into one labelled ImageSet. */
+/**
+ * Most bytes of decoded images one CIFAR source may hold: 4 GiB of float32 (1.4 million 32×32×3
+ * images; the published sets have 60,000).
+ */
+export const MAX_CIFAR_FLOAT_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Every batch file's size, checked before anything is read or allocated: a regular file, a whole
+ * number of records, at most MAX_DATA_FILE_BYTES, and all of them together within MAX_CIFAR_FLOAT_BYTES
+ * once decoded.
+ */
+export async function cifarFileSizes(files: string[], variant: CifarVariant): Promise<number[]> {
+  const rec = recordSize(variant);
+  const sizes: number[] = [];
+  for (const f of files) {
+    const { fh, size } = await openRegularFile(f, { maxBytes: MAX_DATA_FILE_BYTES, what: `${label(variant)} batch` });
+    await fh.close();
+    if (size === 0) throw dataError(f, 'file is empty');
+    if (size % rec !== 0) {
+      throw dataError(f, `truncated or corrupt ${label(variant)} batch: ${size} bytes is not a whole number of ${rec}-byte records (${Math.floor(size / rec)} records and ${size % rec} bytes left over)`);
+    }
+    sizes.push(size);
+  }
+  const floatBytes = sizes.reduce((s, n) => s + n / rec, 0) * 3 * PIXELS * 4;
+  if (floatBytes > MAX_CIFAR_FLOAT_BYTES) {
+    throw dataError(files[0], `${files.length} ${label(variant)} batch file(s) hold images that need ${formatBytes(floatBytes)} as float32, more than the ${formatBytes(MAX_CIFAR_FLOAT_BYTES)} allowed`);
+  }
+  return sizes;
+}
+
+/** Reads batch files into one labelled ImageSet (sizes checked first; one batch's bytes held at a time). */
 export async function loadCifarFiles(
   files: string[],
   variant: CifarVariant,
   opts: { name: string; split: Split | 'all'; labelKind?: 'fine' | 'coarse'; namesDir?: string },
 ): Promise<ImageSet> {
-  const batches: CifarBatch[] = [];
-  for (const f of files) batches.push(parseCifar(await readBytes(f), f, variant));
-  const count = batches.reduce((s, b) => s + b.count, 0);
+  const sizes = await cifarFileSizes(files, variant);
+  const rec = recordSize(variant);
+  const count = sizes.reduce((s, n) => s + n / rec, 0);
   const images = new Float32Array(count * 3 * PIXELS);
   const labels = new Int32Array(count);
   const coarse = opts.labelKind === 'coarse';
   let at = 0;
-  for (const b of batches) {
+  for (let i = 0; i < files.length; i++) {
+    // The size checked above is the most read: a file that grew since is refused, not read further.
+    const b = parseCifar(await readBytes(files[i], sizes[i]), files[i], variant);
     images.set(b.images, at * 3 * PIXELS);
     labels.set(coarse && b.coarse ? b.coarse : b.labels, at);
     at += b.count;
   }
+  if (at !== count) throw dataError(files[0], `${label(variant)} batch files changed while being read`);
   const classNames = await cifarClassNames(variant, opts.labelKind ?? 'fine', opts.namesDir);
   return { name: opts.name, shape: [32, 32, 3], count, images, labels, classNames, split: opts.split };
 }
@@ -110,7 +143,7 @@ export async function cifarClassNames(variant: CifarVariant, kind: 'fine' | 'coa
   if (!dir) return fallback;
   const path = join(dir, file);
   if (!(await statOrNull(path))?.isFile()) return fallback;
-  const names = (await readFile(path, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  const names = (await readText(path)).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
   if (names.length !== fallback.length) {
     throw dataError(path, `lists ${names.length} class names, expected ${fallback.length} for ${label(variant)}${variant === 'cifar100' ? ` ${kind} labels` : ''}`);
   }

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataError, describeFsError } from './check.js';
 
@@ -8,6 +8,10 @@ import { dataError, describeFsError } from './check.js';
  * - flat: root/<image> — unlabelled, the usual form of Textures, LSUN-C, iSUN, Places365 samples;
  * - split: root/train/… and root/test/…, each one of the above.
  * Hidden entries (".DS_Store", ".git") are ignored; every other file must be an image.
+ * Symbolic links are followed (datasets often link images and class folders in), but each real
+ * folder is walked once: a link back to a folder above is not entered again, so a loop neither
+ * counts an image many times nor recurses without end. An entry that cannot be stat'ed (a dangling
+ * link, a link loop) is listed as a file, so reading it names the problem (or --skip-bad counts it).
  */
 export interface FolderScan {
   root: string;
@@ -28,7 +32,8 @@ async function listDir(dir: string): Promise<Entries> {
   }
   const out: Entries = { files: [], dirs: [] };
   for (const name of names.filter((n) => !n.startsWith('.')).sort(byCodePoint)) {
-    // stat (not lstat) so symlinked images and class folders are followed, as datasets often use them.
+    // stat (not lstat) so symlinked images and class folders are followed, as datasets often use them;
+    // a failed stat (dangling link, ELOOP) leaves the entry a "file" for the image reader to name.
     const st = await stat(join(dir, name)).catch(() => null);
     if (st?.isDirectory()) out.dirs.push(name);
     else out.files.push(name);
@@ -64,23 +69,44 @@ export async function scanImageFolder(root: string, classNames?: string[]): Prom
   }
   if (dirs.length === 0) return { root, files: files.map((f) => join(root, f)) };
   const names = classNames ?? dirs;
+  const visited = new Set<string>([await realDir(root)]);
   const all: string[] = [];
   const labels: number[] = [];
   for (const cls of dirs) {
     const y = names.indexOf(cls);
     if (y < 0) throw dataError(join(root, cls), `class folder "${cls}" is not among the classes ${names.join(', ')}`);
-    const inClass = await walkFiles(join(root, cls));
+    const inClass = await walkFiles(join(root, cls), visited);
     if (inClass.length === 0) throw dataError(join(root, cls), `class folder "${cls}" has no images`);
     for (const f of inClass) { all.push(f); labels.push(y); }
   }
   return { root, files: all, labels: Int32Array.from(labels), classNames: [...names] };
 }
 
-async function walkFiles(dir: string): Promise<string[]> {
-  const { files, dirs } = await listDir(dir);
-  const out = files.map((f) => join(dir, f));
-  for (const d of dirs) out.push(...(await walkFiles(join(dir, d))));
+/**
+ * Every file under `dir`, depth first in sorted order (a folder's files, then each sub-folder's).
+ * Iterative, and a real folder already in `visited` is skipped, so links cannot make it loop.
+ */
+async function walkFiles(dir: string, visited: Set<string>): Promise<string[]> {
+  const out: string[] = [];
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    const real = await realDir(d);
+    if (visited.has(real)) continue;
+    visited.add(real);
+    const { files, dirs } = await listDir(d);
+    for (const f of files) out.push(join(d, f));
+    for (let i = dirs.length - 1; i >= 0; i--) stack.push(join(d, dirs[i]));
+  }
   return out;
+}
+
+async function realDir(dir: string): Promise<string> {
+  try {
+    return await realpath(dir);
+  } catch (err) {
+    throw dataError(dir, `cannot read folder (${describeFsError(err)})`, err);
+  }
 }
 
 function byCodePoint(a: string, b: string): number {

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { checkLabels, checkUnitRange, dataError, readMaybeGzip } from './check.js';
+import { MAX_CLASSES, MAX_DATA_FILE_BYTES, checkLabels, checkUnitRange, dataError, readMaybeGzip, type DeclaredSize } from './check.js';
 import type { ImageSet, Shape } from './types.js';
 
 /**
@@ -24,6 +24,28 @@ const TYPES: Record<number, { name: IdxType; size: number }> = {
   0x0d: { name: 'float', size: 4 },
   0x0e: { name: 'double', size: 8 },
 };
+
+/**
+ * The whole file's size as its IDX header declares it (header + count × value size), so a gzipped
+ * file is inflated no further than that; 'unknown' for bytes that are no IDX header.
+ */
+export const idxDeclaredSize: DeclaredSize = (head) => {
+  if (head.length < 4) return 'more';
+  const type = TYPES[head[2]];
+  if (head[0] !== 0 || head[1] !== 0 || !type || head[3] === 0) return 'unknown';
+  const headerLen = 4 + 4 * head[3];
+  if (head.length < headerLen) return 'more';
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  let count = 1;
+  for (let i = 0; i < head[3]; i++) count *= view.getUint32(4 + 4 * i, false);
+  return headerLen + count * type.size;
+};
+
+/** Reads an IDX file, gzipped or not, holding at most what its header declares (and MAX_DATA_FILE_BYTES). */
+export async function readIdxFile(file: string): Promise<IdxArray> {
+  const bytes = await readMaybeGzip(file, { maxBytes: MAX_DATA_FILE_BYTES, declaredSize: idxDeclaredSize, format: 'IDX' });
+  return parseIdx(bytes, file);
+}
 
 /** Decodes IDX bytes (already gunzipped). Throws an AresError naming `file` for any malformed input. */
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
@@ -103,22 +125,32 @@ export async function loadIdxPair(
   labelsFile: string | null,
   opts: { name: string; classNames?: string[] },
 ): Promise<ImageSet> {
-  const img = idxToImages(parseIdx(await readMaybeGzip(imagesFile), imagesFile), imagesFile);
+  const img = idxToImages(await readIdxFile(imagesFile), imagesFile);
   const set: ImageSet = { name: opts.name, ...img };
   if (!labelsFile) return set;
-  const labels = idxToLabels(parseIdx(await readMaybeGzip(labelsFile), labelsFile), labelsFile);
+  const labels = idxToLabels(await readIdxFile(labelsFile), labelsFile);
   if (labels.length !== img.count) {
     throw dataError(imagesFile, `has ${img.count} images but its labels file ${labelsFile} has ${labels.length} labels`);
   }
-  const classNames = opts.classNames ?? defaultNames(labels);
+  const classNames = opts.classNames ?? defaultNames(labels, labelsFile);
   checkLabels(labels, classNames.length, labelsFile);
   return { ...set, labels, classNames };
 }
 
-/** Without a names file: the MNIST family's ten digits, or 0..max when labels go beyond 9. */
-function defaultNames(labels: Int32Array): string[] {
+/**
+ * Without a names file: the MNIST family's ten digits, or 0..max when labels go beyond 9. The names
+ * are built from the largest label, so a label past MAX_CLASSES (one corrupt byte in an int file
+ * can say 2147483647) is refused here rather than building billions of names.
+ */
+function defaultNames(labels: Int32Array, file: string): string[] {
   let max = 9;
-  for (const y of labels) if (y > max) max = y;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (y >= MAX_CLASSES) {
+      throw dataError(file, `label ${y} of item ${i} is past the largest class index allowed (${MAX_CLASSES - 1}); labels are class indices 0..k-1`);
+    }
+    if (y > max) max = y;
+  }
   return Array.from({ length: max + 1 }, (_, i) => String(i));
 }
 

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
-import { dataError } from './check.js';
+import { formatBytes, openRegularFile } from '../util/read-file.js';
+import { MAX_IMAGE_PIXELS, dataError } from './check.js';
 import { convertChannels } from './transform.js';
 import type { ResizeFit, Shape } from './types.js';
 
@@ -12,8 +13,32 @@ export interface ImageHeader {
   grey: boolean;
 }
 
-/** Reads an image's header with sharp (PNG, JPEG, WebP, GIF, TIFF, AVIF); AresError naming the file otherwise. */
-export async function probeImage(file: string): Promise<ImageHeader> {
+/**
+ * Largest image (width × height) decoded when it is resized to a requested shape: sharp's own default
+ * limit (16383 × 16383). Resizing happens inside sharp, so only the small result becomes float32.
+ */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+/** Largest image file read (compressed size). */
+export const MAX_IMAGE_FILE_BYTES = 1024 ** 3;
+
+/** Opens and closes `file` to check it is a regular file of sane size, before sharp (which would block on a FIFO) reads it. */
+async function checkImageFile(file: string): Promise<void> {
+  const { fh } = await openRegularFile(file, { maxBytes: MAX_IMAGE_FILE_BYTES, what: 'image' });
+  await fh.close();
+}
+
+function mpx(pixels: number): string {
+  return `${(pixels / 1e6).toFixed(1)} Mpx`;
+}
+
+/**
+ * Reads an image's header with sharp (PNG, JPEG, WebP, GIF, TIFF, AVIF); AresError naming the file
+ * otherwise. The header's size is checked against the pixel caps before any pixel is decoded: with
+ * `resized` false (no shape asked for: the image becomes float32 at its own size) at most
+ * MAX_IMAGE_PIXELS, else at most MAX_INPUT_PIXELS.
+ */
+export async function probeImage(file: string, opts: { resized?: boolean } = {}): Promise<ImageHeader> {
+  await checkImageFile(file);
   let meta: Metadata;
   try {
     meta = await sharp(file).metadata();
@@ -22,6 +47,14 @@ export async function probeImage(file: string): Promise<ImageHeader> {
   }
   if (!meta.width || !meta.height) throw dataError(file, 'not a readable image (no width/height in its header)');
   const grey = meta.space === 'b-w' || meta.space === 'grey16' || (meta.channels ?? 3) <= 2;
+  const pixels = meta.width * meta.height;
+  if (!opts.resized && pixels > MAX_IMAGE_PIXELS) {
+    throw dataError(file, `image is ${meta.width}×${meta.height} (${mpx(pixels)}); images read at their own size may have at most ${mpx(MAX_IMAGE_PIXELS)} `
+      + `(${formatBytes(pixels * (grey ? 1 : 3) * 4)} as float32): give a shape to resize to (--shape HxWxC)`);
+  }
+  if (pixels > MAX_INPUT_PIXELS) {
+    throw dataError(file, `image is ${meta.width}×${meta.height} (${mpx(pixels)}), more than the ${mpx(MAX_INPUT_PIXELS)} any image may have`);
+  }
   return { width: meta.width, height: meta.height, grey };
 }
 
@@ -33,11 +66,14 @@ export async function probeImage(file: string): Promise<ImageHeader> {
  * corrupt body is an error, not a grey patch.
  */
 export async function decodeImage(file: string, [h, w, c]: Shape, fit: ResizeFit = 'cover', header?: ImageHeader): Promise<Float32Array> {
+  if (!header) await checkImageFile(file);
+  if (h * w > MAX_IMAGE_PIXELS) throw dataError(file, `cannot decode to ${h}×${w}: more than the ${mpx(MAX_IMAGE_PIXELS)} an image may have in memory`);
   const greySource = header?.grey ?? false;
   const bands = c === 1 && greySource ? 1 : 3;
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    let p = sharp(file, { failOn: 'warning' }).flatten({ background: '#000000' });
+    // limitInputPixels: sharp refuses a larger image from its header, before decoding it.
+    let p = sharp(file, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).flatten({ background: '#000000' });
     p = p.resize(w, h, { fit: fit === 'fill' ? 'fill' : 'cover', position: 'centre' });
     p = bands === 1 ? p.greyscale() : p.toColourspace('srgb');
     raw = await p.raw().toBuffer({ resolveWithObject: true });

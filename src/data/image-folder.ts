@@ -60,7 +60,7 @@ export async function openImageFolder(root: string, opts: FolderOptions = {}): P
   if (opts.classes) scan = selectClasses(scan, opts.classes);
   if (opts.limit !== undefined) scan = limitFiles(scan, opts.limit, opts.seed ?? 0);
   const skipped: SkippedFile[] = [];
-  const headers = await mapLimit(scan.files, opts.concurrency ?? 16, (f) => probeImage(f).catch((err: AresError) => {
+  const headers = await mapLimit(scan.files, opts.concurrency ?? 16, (f) => probeImage(f, { resized: opts.shape !== undefined }).catch((err: AresError) => {
     if (!opts.skipBad) throw err;
     skipped.push({ file: f, reason: err.message });
     return null;
@@ -122,7 +122,7 @@ export async function loadImageFolder(root: string, opts: FolderOptions & { maxB
   }
   const images = new Float32Array(reader.files.length * per);
   const kept: number[] = [];
-  for await (const b of reader.batches(64)) {
+  for await (const b of reader.batches(batchSizeFor(reader.shape, 64))) {
     images.set(b.images, kept.length * per);
     kept.push(...b.indices);
   }
@@ -132,6 +132,15 @@ export async function loadImageFolder(root: string, opts: FolderOptions & { maxB
   };
   if (reader.labels) { set.labels = Int32Array.from(kept, (i) => reader.labels![i]); set.classNames = reader.classNames; }
   return set;
+}
+
+/**
+ * Images per decoded batch so that one batch stays near 64 MiB of float32 (at least 1, at most
+ * `max`): a batch of 256 images at the 4096×4096 cap would otherwise be 48 GiB.
+ */
+export function batchSizeFor(shape: Shape, max: number): number {
+  const perImage = shape[0] * shape[1] * shape[2] * 4;
+  return Math.max(1, Math.min(max, Math.floor((64 * 1024 ** 2) / perImage)));
 }
 
 /** Without a requested shape every image must have the same size; colour if any image has colour. */
@@ -153,8 +162,11 @@ function selectClasses(scan: FolderScan, classes: number[]): FolderScan {
   if (bad !== undefined) throw new AresError(`${scan.root}: class ${bad} does not exist (classes are 0..${k - 1})`, { exitCode: 2 });
   const files: string[] = [];
   const labels: number[] = [];
+  // A lookup table, not classes.indexOf per file: linear in files + classes.
+  const remap = new Int32Array(k).fill(-1);
+  classes.forEach((c, j) => { if (remap[c] < 0) remap[c] = j; });
   scan.files.forEach((f, i) => {
-    const j = classes.indexOf(scan.labels![i]);
+    const j = remap[scan.labels![i]];
     if (j >= 0) { files.push(f); labels.push(j); }
   });
   if (files.length === 0) throw dataError(scan.root, `no images in classes ${classes.join(', ')}`);

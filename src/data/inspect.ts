@@ -1,5 +1,5 @@
 import { loadResolved } from './load.js';
-import { openImageFolder } from './image-folder.js';
+import { batchSizeFor, openImageFolder } from './image-folder.js';
 import { folderOptions, resolveSource, type SourceFormat, type SplitName } from './sources.js';
 import type { ImageSet, LoadOptions, Shape, SkippedFile } from './types.js';
 
@@ -43,7 +43,7 @@ export async function inspectSource(spec: string, opts: LoadOptions = {}): Promi
       const { dir, options } = folderOptions(src, split, o);
       const reader = await openImageFolder(dir, options);
       const acc = new Stats(reader.shape, reader.classNames);
-      for await (const b of reader.batches(256)) acc.add(b.images, b.labels);
+      for await (const b of reader.batches(batchSizeFor(reader.shape, 256))) acc.add(b.images, b.labels);
       report.splits[split] = acc.summary(reader.name, reader.skipped);
     } else {
       const set = await loadResolved({ ...src, split: undefined }, o);

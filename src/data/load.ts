@@ -57,7 +57,7 @@ export async function openFolderSource(spec: string, opts: LoadOptions = {}): Pr
 /** One image file as a set of one (what `predict` reads). */
 async function loadImageFile(file: string, opts: LoadOptions): Promise<ImageSet> {
   if (opts.classes) throw new AresError(`${file}: a single image has no classes to select`, { exitCode: 2 });
-  const head = await probeImage(file);
+  const head = await probeImage(file, { resized: opts.shape !== undefined });
   const shape: Shape = opts.shape ?? [head.height, head.width, head.grey ? 1 : 3];
   const images = await decodeImage(file, shape, opts.fit, head);
   return { name: file, shape, count: 1, images, files: [file], split: 'all' };

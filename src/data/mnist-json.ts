@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
-import { checkUnitRange, dataError, describeFsError } from './check.js';
+import { checkUnitRange, dataError, readText } from './check.js';
 import { DIGIT_NAMES } from './class-names.js';
 import type { ImageSet } from './types.js';
 
@@ -48,12 +47,7 @@ export async function loadMnistJson(dir: string, name: string): Promise<ImageSet
 }
 
 async function readDigitFile(file: string): Promise<Float32Array> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw dataError(file, `cannot read file (${describeFsError(err)})`, err);
-  }
+  const text = await readText(file);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,7 +1,8 @@
-import { open, readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
-import { dataError, describeFsError, statOrNull } from './check.js';
+import { notRegularReason, openRegularFile } from '../util/read-file.js';
+import { dataError, describeFsError, readText, statOrNull } from './check.js';
 import { cifarFolderLayout, cifarVariantOf, loadCifarFiles, recordSize, type CifarVariant } from './cifar.js';
 import { FASHION_MNIST_NAMES } from './class-names.js';
 import { folderSplits, splitClassNames } from './folder-scan.js';
@@ -53,7 +54,11 @@ export async function resolveSource(spec: string): Promise<ResolvedSource> {
   if (!st) {
     throw new AresError(`data source "${base}" not found: not a built-in source (${BUILTIN_SOURCES.join(', ')}) and no such file or folder`);
   }
-  return st.isDirectory() ? resolveFolder(base, split) : resolveFile(base, split, st.size);
+  if (st.isDirectory()) return resolveFolder(base, split);
+  // A FIFO or a device would block or never end when read.
+  const notRegular = notRegularReason(st);
+  if (notRegular) throw dataError(base, `is ${notRegular}, not a regular file or a folder`);
+  return resolveFile(base, split, st.size);
 }
 
 async function resolveFashionMnist(split?: Split): Promise<ResolvedSource> {
@@ -121,7 +126,7 @@ function partnerLabels(dir: string, entries: string[], imagesName: string): stri
 async function readClassesTxt(dir: string): Promise<string[] | undefined> {
   const f = join(dir, 'classes.txt');
   if (!(await statOrNull(f))?.isFile()) return undefined;
-  const names = (await readFile(f, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  const names = (await readText(f)).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
   if (names.length === 0) throw dataError(f, 'lists no class names');
   return names;
 }
@@ -148,7 +153,7 @@ async function resolveFile(path: string, split: Split | undefined, size: number)
 }
 
 async function readHead(path: string, n: number): Promise<Uint8Array> {
-  const fh = await open(path, 'r').catch((err) => { throw dataError(path, `cannot read file (${describeFsError(err)})`, err); });
+  const { fh } = await openRegularFile(path, { maxBytes: Infinity, what: 'data file' });
   try {
     const buf = new Uint8Array(n);
     await fh.read(buf, 0, n, 0);

@@ -42,7 +42,8 @@ export function subsetClasses(set: ImageSet, classes: number[]): ImageSet {
 export function otherClasses(set: ImageSet, classes: number[], name: string): ImageSet {
   if (!set.labels) throw new AresError(`${set.name}: cannot select classes of an unlabelled set`, { exitCode: 2 });
   const keep: number[] = [];
-  for (let i = 0; i < set.count; i++) if (!classes.includes(set.labels[i])) keep.push(i);
+  const held = new Set(classes); // not classes.includes per image: linear in images + classes
+  for (let i = 0; i < set.count; i++) if (!held.has(set.labels[i])) keep.push(i);
   const out = selectIndices(set, keep, name);
   delete out.labels;
   delete out.classNames;

@@ -4,9 +4,10 @@
  * bytes go through a save handler / fromMemory here.
  */
 import * as tf from '@tensorflow/tfjs';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
+import { readRegularFileSync } from '../util/read-file.js';
 import { MODEL_JSON, WEIGHTS_FILE, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
 import type { DetectorSpec } from './detector.js';
 
@@ -55,20 +56,44 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   }));
 }
 
-function readOrFail(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new AresError(code === 'ENOENT' ? `missing ${what}` : `cannot read ${what}: ${(err as Error).message}`, { file: path });
+/** Largest model.json read (a big converted graph model's is a few MB). */
+const MAX_MODEL_JSON_BYTES = 256 * 1024 ** 2;
+/** Largest total of weight shards read when the manifest gives no bound (string weights). */
+const MAX_WEIGHTS_BYTES = 2 * 1024 ** 3;
+
+/**
+ * Reads a regular file of at most `maxBytes` (refused before reading: a FIFO or a link to /dev/zero
+ * is named, not read forever); "missing <what>" when it is not there.
+ */
+function readOrFail(path: string, what: string, maxBytes: number): Buffer {
+  return readRegularFileSync(path, { what, maxBytes });
+}
+
+const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
+
+/**
+ * The most bytes the manifest's weights can take (quantised weights at their stored width), so no
+ * shard larger than its manifest declares is read; MAX_WEIGHTS_BYTES when the manifest cannot say.
+ */
+function declaredWeightBytes(m: ModelJson): number {
+  let total = 0;
+  for (const w of m.weightsManifest.flatMap((g) => g.weights)) {
+    const per = BYTES_PER[String(w?.quantization?.dtype ?? w?.dtype)];
+    const shape = w?.shape;
+    if (!per || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) return MAX_WEIGHTS_BYTES;
+    total += shape.reduce((a, b) => a * b, 1) * per;
   }
+  return Math.min(total, MAX_WEIGHTS_BYTES);
 }
 
 function readModelDir(dir: string): { m: ModelJson; shards: ArrayBuffer[]; jsonPath: string } {
   const jsonPath = join(dir, MODEL_JSON);
-  const m = parseModelJson(readOrFail(jsonPath, 'model file').toString('utf8'), jsonPath);
+  const m = parseModelJson(readOrFail(jsonPath, 'model file', MAX_MODEL_JSON_BYTES).toString('utf8'), jsonPath);
+  let left = declaredWeightBytes(m);
   const shards = shardPaths(m).map((p) => {
-    const b = readOrFail(join(dir, p), 'weight shard');
+    // Each shard may be at most what the manifest's weights still leave: checked before reading.
+    const b = readOrFail(join(dir, p), 'weight shard', left);
+    left -= b.byteLength;
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
   });
   return { m, shards, jsonPath };

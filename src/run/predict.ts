@@ -46,7 +46,7 @@ export async function predictFiles(runDir: string, inputs: string[], opts: Predi
       const chunk = files.slice(s, s + B);
       const pixels = new Float32Array(chunk.length * per);
       for (let i = 0; i < chunk.length; i++) {
-        pixels.set(await decodeImage(chunk[i], shape, opts.fit ?? 'cover', await probeImage(chunk[i])), i * per);
+        pixels.set(await decodeImage(chunk[i], shape, opts.fit ?? 'cover', await probeImage(chunk[i], { resized: true })), i * per);
       }
       const x = tf.tensor4d(pixels, [chunk.length, ...shape]);
       try {
