@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { dataError } from './check.js';
-import { convertChannels } from './transform.js';
+import { DEFAULT_RESIZE, toModelPixels, type PixelImage } from './input-contract.js';
 import type { ResizeFit, Shape } from './types.js';
 
 /** What an image file's header says, read without decoding the pixels. */
@@ -22,41 +22,37 @@ export async function probeImage(file: string): Promise<ImageHeader> {
   }
   if (!meta.width || !meta.height) throw dataError(file, 'not a readable image (no width/height in its header)');
   const grey = meta.space === 'b-w' || meta.space === 'grey16' || (meta.channels ?? 3) <= 2;
-  return { width: meta.width, height: meta.height, grey };
+  // The size as decodeImage delivers it: EXIF orientations 5–8 swap width and height.
+  const { width, height } = meta.autoOrient ?? meta;
+  return { width, height, grey };
 }
 
 /**
- * Decodes one image into [h, w, c] float32 values in [0, 1]: transparency flattened onto black,
- * resized when its size differs ('cover' = scale the shorter side and centre-crop, 'fill' = stretch),
- * converted to sRGB or grey. Colour → grey is ITU-R 601 luma (as PIL's convert('L') and
- * torchvision's Grayscale, and as convertChannels does in memory), not libvips' L*. A truncated or
- * corrupt body is an error, not a grey patch.
+ * Decodes one image into [h, w, c] float32 values in [0, 1] by the input contract
+ * (src/data/input-contract.ts, the same code the exported loader and page run): EXIF orientation
+ * applied (as browsers do), decoded at full size as sRGB or grey with any alpha, then alpha
+ * composited onto black, resized by `fit` (crop, stretch or pad) and converted grey↔RGB by
+ * ITU-R 601 luma. A truncated or corrupt body is an error, not a grey patch.
  */
-export async function decodeImage(file: string, [h, w, c]: Shape, fit: ResizeFit = 'cover', header?: ImageHeader): Promise<Float32Array> {
-  const greySource = header?.grey ?? false;
-  const bands = c === 1 && greySource ? 1 : 3;
+export async function decodeImage(file: string, shape: Shape, fit: ResizeFit = DEFAULT_RESIZE, header?: ImageHeader): Promise<Float32Array> {
+  return toModelPixels(await decodePixels(file, header), shape, fit, file);
+}
+
+/** The image's own pixels, oriented as its EXIF says: 8-bit (or 16-bit) sRGB or grey, alpha kept. */
+export async function decodePixels(file: string, header?: ImageHeader): Promise<PixelImage> {
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    let p = sharp(file, { failOn: 'warning' }).flatten({ background: '#000000' });
-    p = p.resize(w, h, { fit: fit === 'fill' ? 'fill' : 'cover', position: 'centre' });
-    p = bands === 1 ? p.greyscale() : p.toColourspace('srgb');
-    raw = await p.raw().toBuffer({ resolveWithObject: true });
+    const p = sharp(file, { failOn: 'warning' }).autoOrient();
+    raw = await (header?.grey ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw dataError(file, `cannot decode image (${reason(err)})`, err);
   }
   const { info, data } = raw;
-  if (info.width !== w || info.height !== h || info.channels !== bands) {
-    throw dataError(file, `decoded to ${info.height}×${info.width}×${info.channels}, expected ${h}×${w}×${bands}`);
-  }
-  const n = h * w * bands;
-  const out = new Float32Array(n);
-  if ((info as OutputInfo & { depth?: string }).depth === 'ushort') {
-    const v = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + 2 * n));
-    for (let i = 0; i < n; i++) out[i] = v[i] / 65535;
-  } else {
-    for (let i = 0; i < n; i++) out[i] = data[i] / 255;
-  }
-  return bands === c ? out : convertChannels(out, h * w, bands, c);
+  const n = info.width * info.height * info.channels;
+  const pixels = (info as OutputInfo & { depth?: string }).depth === 'ushort'
+    ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + 2 * n))
+    : new Uint8Array(data.buffer, data.byteOffset, n);
+  return { width: info.width, height: info.height, data: pixels };
 }
 
 function reason(err: unknown): string {
