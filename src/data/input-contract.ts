@@ -121,33 +121,33 @@ function placement(h: number, w: number, oh: number, ow: number, mode: ResizeMod
 function resizeRows(img: PixelImage, k: number, outC: number, [oh, ow]: readonly [number, number], mode: ResizeMode): Float32Array {
   const { width: w, height: h, data } = img;
   const scale = data instanceof Float32Array ? 1 : data instanceof Uint16Array ? 1 / 65535 : 1 / 255;
-  const colour = k >= 3 ? 3 : 1;
-  const alpha = k === 2 || k === 4 ? k - 1 : -1;
   const p = placement(h, w, oh, ow, mode);
   const cols = p.iw === w && p.sx === 1 ? null : axisWeights(w, p.iw, p.sx);
   const rows = p.ih === h && p.sy === 1 ? null : axisWeights(h, p.ih, p.sy);
+  // Only the rows and columns some output pixel reads (crop leaves the margins unread).
+  const [x0, x1] = cols ? usedRange(cols) : [0, w];
+  const [y0, y1] = rows ? usedRange(rows) : [0, h];
   const row = new Float32Array(w * outC);
   const tmp = new Float32Array(h * p.iw * outC);
-  for (let y = 0; y < h; y++) {
-    // Row y as outC-channel floats: scaled, alpha applied, luma taken when colour → grey.
-    for (let x = 0; x < w; x++) {
-      const at = (y * w + x) * k;
-      const a = alpha >= 0 ? data[at + alpha] * scale : 1;
-      if (outC === colour) {
-        for (let ch = 0; ch < outC; ch++) row[x * outC + ch] = data[at + ch] * scale * a;
-      } else {
-        row[x] = (LUMA_R * data[at] + LUMA_G * data[at + 1] + LUMA_B * data[at + 2]) * scale * a;
-      }
-    }
+  for (let y = y0; y < y1; y++) {
+    readRow(data, y * w * k, x0, x1, k, outC, scale, row);
     const t = tmp.subarray(y * p.iw * outC, (y + 1) * p.iw * outC);
     if (!cols) { t.set(row); continue; }
     for (let x = 0; x < p.iw; x++) {
       const { start, weights } = cols[x];
-      for (let ch = 0; ch < outC; ch++) {
-        let acc = 0;
-        for (let i = 0; i < weights.length; i++) acc += weights[i] * row[(start + i) * outC + ch];
-        t[x * outC + ch] = acc;
+      if (outC === 3) {
+        // The same sums as the general loop below, three channels per pass over the taps.
+        let r = 0, g = 0, b = 0;
+        for (let i = 0, j = 3 * start; i < weights.length; i++, j += 3) {
+          const wt = weights[i];
+          r += wt * row[j]; g += wt * row[j + 1]; b += wt * row[j + 2];
+        }
+        t[3 * x] = r; t[3 * x + 1] = g; t[3 * x + 2] = b;
+        continue;
       }
+      let acc = 0;
+      for (let i = 0; i < weights.length; i++) acc += weights[i] * row[start + i];
+      t[x] = acc;
     }
   }
   const out = new Float32Array(oh * ow * outC);
@@ -166,6 +166,47 @@ function resizeRows(img: PixelImage, k: number, outC: number, [oh, ow]: readonly
     }
   }
   return out;
+}
+
+/** [first, end) of the input indices the taps read. */
+function usedRange(taps: Tap[]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of taps) { lo = Math.min(lo, t.start); hi = Math.max(hi, t.start + t.weights.length); }
+  return [lo, hi];
+}
+
+/**
+ * Pixels x0..x1−1 of the row starting at data[at] into `row` as outC-channel floats: scaled to
+ * [0, 1], alpha applied (composited onto black), luma taken when colour goes to grey. One loop per
+ * layout keeps each tight (this runs on every pixel of a photo).
+ */
+function readRow(data: PixelImage['data'], at: number, x0: number, x1: number, k: number, outC: number, scale: number, row: Float32Array): void {
+  if (k === 1) {
+    for (let x = x0; x < x1; x++) row[x] = data[at + x] * scale;
+  } else if (k === 2) {
+    for (let x = x0; x < x1; x++) row[x] = data[at + 2 * x] * scale * (data[at + 2 * x + 1] * scale);
+  } else if (outC === 1) {
+    const a = k === 4;
+    for (let x = x0; x < x1; x++) {
+      const i = at + k * x;
+      row[x] = (LUMA_R * data[i] + LUMA_G * data[i + 1] + LUMA_B * data[i + 2]) * scale * (a ? data[i + 3] * scale : 1);
+    }
+  } else if (k === 3) {
+    for (let x = x0; x < x1; x++) {
+      const i = at + 3 * x;
+      row[3 * x] = data[i] * scale;
+      row[3 * x + 1] = data[i + 1] * scale;
+      row[3 * x + 2] = data[i + 2] * scale;
+    }
+  } else {
+    for (let x = x0; x < x1; x++) {
+      const i = at + 4 * x;
+      const a = data[i + 3] * scale;
+      row[3 * x] = data[i] * scale * a;
+      row[3 * x + 1] = data[i + 1] * scale * a;
+      row[3 * x + 2] = data[i + 2] * scale * a;
+    }
+  }
 }
 
 // Normalised weights can overshoot 1 by an ulp; keep the [0, 1] contract exact.
