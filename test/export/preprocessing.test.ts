@@ -122,6 +122,10 @@ describe.skipIf(!existsSync(PHOTOS))('the same scores from ares predict, the Nod
     const r = runCli(['predict', '--run', runDir('crop'), '--resize', 'stretch', '--json', imagesDir], { ARES_THREADS: '1' });
     expect(r.code, r.stderr).toBe(0);
     expectSame(scoresOf(JSON.parse(r.stdout).predictions), library.get('stretch')!, 'CLI crop run with --resize stretch');
+    // The option's earlier name and values still work: --fit fill = --resize stretch.
+    const old = runCli(['predict', '--run', runDir('crop'), '--fit', 'fill', '--json', imagesDir], { ARES_THREADS: '1' });
+    expect(old.code, old.stderr).toBe(0);
+    expectSame(scoresOf(JSON.parse(old.stdout).predictions), library.get('stretch')!, 'CLI crop run with --fit fill');
   }, 120_000);
 
   it('the exported Node loader, given the images as decoded pixels (ImageData-like) or as tensors', async () => {
