@@ -89,6 +89,23 @@ describe('--resize', () => {
     }
   }, 60_000);
 
+  it('ares fit on a model from an ares run folder takes that run\'s mode unless --resize says otherwise', async () => {
+    const model = join(dir, 'fit-pad', 'model', 'model.json');
+    const again = await fit(model, idDir, {});
+    try {
+      expect(again.summary.resize).toBe('pad');
+      expect(again.summary.resizeSource).toMatch(/detector\.json/);
+    } finally {
+      again.dispose();
+    }
+    const flagged = await fit(model, idDir, { resize: 'stretch' });
+    try {
+      expect(flagged.spec.resize).toBe('stretch');
+    } finally {
+      flagged.dispose();
+    }
+  }, 60_000);
+
   it('ares train: resolveConfig checks it, and the run\'s detector.json carries it (absent: crop)', async () => {
     expect(resolveConfig({ id: 'mnist', resize: 'stretch' }).resize).toBe('stretch');
     expect(resolveConfig({ id: 'mnist' }).resize).toBeUndefined();
