@@ -37,14 +37,14 @@ export function parseScores(v: string): ScoreName[] {
 export function resizeOption(description: string): Option {
   return new Option('--resize <mode>', description).choices(RESIZE_MODES);
 }
-/** Parser for aliases of --resize that also take the old names (cover = crop, fill = stretch). */
-resizeOption.parse = (v: string): ResizeMode => {
+/** Parser for an alias of --resize that also takes the old names (cover = crop, fill = stretch). */
+export function parseResizeFlag(v: string): ResizeMode {
   try {
     return parseResizeMode(v, 'resize mode');
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
-};
+}
 
 const pct = (x: number) => (100 * x).toFixed(2).padStart(7);
 

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { ResizeMode } from '../data/input-contract.js';
 import { predictFiles } from '../run/predict.js';
-import { resizeOption } from './options.js';
+import { parseResizeFlag, resizeOption } from './options.js';
 
 /** `ares predict --run DIR <images or folders...>`: the class of each image, or "unknown". */
 export function register(program: Command): void {
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .option('--json', 'print {run, gamma, score, predictions: [{file, label, classIndex, score, accepted}]} as JSON')
     .addOption(resizeOption('how images are fitted to the model: crop, stretch or pad (default: the run\'s, from its detector.json)'))
     // The name before --resize (cover = crop, fill = stretch); kept so existing scripts run.
-    .addOption(new Option('--fit <mode>').hideHelp().argParser(resizeOption.parse))
+    .addOption(new Option('--fit <mode>').hideHelp().argParser(parseResizeFlag))
     .option('--probabilities', 'also give the softmax probabilities (with --json)')
     .action(async (inputs: string[], o: { run: string; json?: boolean; resize?: ResizeMode; fit?: ResizeMode; probabilities?: boolean }) => {
       const r = await predictFiles(o.run, inputs, { resize: o.resize ?? o.fit, probabilities: o.probabilities });
