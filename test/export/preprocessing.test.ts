@@ -165,6 +165,8 @@ describe.skipIf(!existsSync(PHOTOS))('the same scores from ares predict, the Nod
         try {
           await page.goto(server.url);
           await page.waitForSelector('body[data-state="ready"]', { timeout: 30_000 });
+          // The page says how it fits other sizes.
+          expect(await page.textContent('#meta')).toContain({ crop: 'centre cropped', stretch: 'stretched', pad: 'black margins' }[m]);
           await page.setInputFiles('#files', files);
           await page.waitForFunction((n) => document.querySelectorAll('.card').length === n, files.length, { timeout: 60_000 });
           const cards = await page.$$eval('.card', (es) => es.map((e) => ({ name: (e as HTMLElement).dataset.name!, label: (e as HTMLElement).dataset.label!, score: Number((e as HTMLElement).dataset.score) })));

@@ -35,6 +35,11 @@ function byId<T extends HTMLElement>(id: string): T {
   return e as T;
 }
 
+/** How ares.json's resize mode treats an image of another size, in words. */
+const RESIZE_TEXT: Record<Detector['spec']['resize'], string> = {
+  crop: 'scaled, centre cropped', stretch: 'stretched', pad: 'scaled, black margins',
+};
+
 const fmt = (v: number) => (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.01) ? v.toExponential(2) : v.toFixed(3));
 const pct = (v: number) => `${(100 * v).toFixed(v > 0.001 && v < 0.999 ? 1 : 2).replace(/\.0+$/, '')}%`;
 
@@ -245,7 +250,7 @@ function describe(page: Page, config: PageConfig): void {
   const { spec } = page.detector;
   const [h, w, c] = spec.inputShape;
   const t = spec.threshold;
-  byId('meta').textContent = `${spec.classNames.length} classes · input ${h}×${w} ${c === 1 ? 'grey' : c === 3 ? 'RGB' : `${c}-channel`} · ${spec.score.name} score · γ = ${fmt(t.gamma)} (accepts ${pct(t.tpr)} of the ID validation images)`;
+  byId('meta').textContent = `${spec.classNames.length} classes · input ${h}×${w} ${c === 1 ? 'grey' : c === 3 ? 'RGB' : `${c}-channel`} (other sizes: ${RESIZE_TEXT[spec.resize]}) · ${spec.score.name} score · γ = ${fmt(t.gamma)} (accepts ${pct(t.tpr)} of the ID validation images)`;
   byId('classes').textContent = spec.classNames.join(', ');
   const note = byId('hist-note');
   note.textContent = page.hist
