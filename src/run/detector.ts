@@ -13,8 +13,8 @@ export type { ScoreSpec } from './score.js';
 
 /**
  * Version 2 added `resize`. Version 1 files (written before it) are still read: they mean 'crop',
- * which is how `ares train`, `ares fit` and `ares predict` fitted images to the model then (the
- * exported page and Node loader of that time stretched instead; re-export such a bundle).
+ * which is how `ares train`, `ares fit` and `ares predict` fitted images to the model then (bundles
+ * of that time did their own: the Node loader stretched, the page let the browser scale; re-export).
  */
 export const DETECTOR_VERSION = 2;
 const VERSION_1_RESIZE: ResizeMode = 'crop';
