@@ -64,7 +64,7 @@ export function toModelInput(input: DetectorInput, spec: DetectorSpec): tf.Tenso
     x = tf.tidy(() => (input.rank === 3 ? input.expandDims(0) : input).toFloat() as tf.Tensor4D);
     if (x.shape[1] !== h || x.shape[2] !== w || x.shape[3] !== c) {
       const conformed = conformTensor(x, spec);
-      x.dispose();
+      if (x !== input) x.dispose();
       x = conformed;
     }
   } else {
