@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { AresError } from '../errors.js';
 import { parseClassList, parseShape } from '../data/check.js';
 import { inspectSource, type InspectReport } from '../data/inspect.js';
+import { parseResizeMode } from '../data/input-contract.js';
 import type { LoadOptions } from '../data/types.js';
 
 /** `ares data inspect <source>`: validate a data source end to end and summarise it. */
@@ -13,7 +14,7 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--split <split>', 'only this split: train or test')
     .option('--shape <HxWxC>', 'resize / convert images to this shape (needed for folders of mixed sizes; generated sets: default 28x28x1)')
-    .option('--fit <fit>', 'how to resize: cover (scale + centre crop, default) or fill (stretch)')
+    .option('--fit <mode>', 'how to resize: crop (scale + centre crop, default), stretch, or pad (fit inside, black margins)')
     .option('--limit <n>', 'only a seeded random subset of n images')
     .option('--count <n>', 'images of a generated set (default 2000)')
     .option('--seed <n>', 'seed for --limit and generated sets', '0')
@@ -34,10 +35,7 @@ function toLoadOptions(o: Record<string, string | boolean | undefined>): LoadOpt
     opts.split = o.split;
   }
   if (typeof o.shape === 'string') opts.shape = parseShape(o.shape);
-  if (o.fit !== undefined) {
-    if (o.fit !== 'cover' && o.fit !== 'fill') throw usage(`--fit must be cover or fill, got "${o.fit}"`);
-    opts.fit = o.fit;
-  }
+  if (o.fit !== undefined) opts.fit = parseResizeMode(o.fit, '--fit');
   if (o.limit !== undefined) opts.limit = int(o.limit, '--limit', 1);
   if (o.count !== undefined) opts.count = int(o.count, '--count', 1);
   if (typeof o.classes === 'string') opts.classes = parseClassList(o.classes);

@@ -21,7 +21,8 @@ export function register(program: Command): void {
     .action(async (o) => {
       const engine = await initEngine();
       const run = await loadRun(o.run);
-      const cfg = { ...run.config, ood: o.ood ?? run.config.ood };
+      // Images are fitted to the model as the run's detector.json says (predict and export do the same).
+      const cfg = { ...run.config, ood: o.ood ?? run.config.ood, resize: run.detector.resize };
       const data = await prepareForConfig(cfg);
       // Learned w_k (ares, vos) are in the energy score, or kept beside another stored score.
       const w = run.detector.score.name === 'energy' ? run.detector.score.weights : run.detector.energyWeights;

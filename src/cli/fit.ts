@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { fit } from '../fit/fit.js';
-import { formatMetricsTable, int, list, num, parseScores } from './options.js';
+import { formatMetricsTable, int, list, num, parseScores, resizeOption } from './options.js';
 
 const numbers = (v: string) => v.split(',').map((s) => num(s.trim()));
 
@@ -27,6 +27,7 @@ export function register(program: Command): void {
       if (d.length !== 3 || !d.every((n) => Number.isInteger(n) && n > 0)) throw new InvalidArgumentError('expected height,width,channels, e.g. 28,28,1');
       return d as [number, number, number];
     })
+    .addOption(resizeOption('how images of another size are fitted to the model: crop (scale + centre crop), stretch, or pad (fit inside, black margins); recorded in detector.json for predict and export (default: the model\'s own ares run\'s, else crop)'))
     .option('--mean <list>', 'per-channel mean in [0, 1] pixel units (with --std): the model sees (x − mean) / std', numbers)
     .option('--std <list>', 'per-channel std in [0, 1] pixel units (with --mean)', numbers)
     .addOption(new Option('--match <how>', 'pair ID classes with model outputs by name (metadata labels) or index').choices(['name', 'index']))
@@ -39,7 +40,7 @@ export function register(program: Command): void {
       const quiet = Boolean(o.json);
       const r = await fit(o.model, o.id, {
         ood: o.ood, idClasses: o.idClasses, limit: o.limit, seed: o.seed, scores: o.score, tpr: o.tpr,
-        featuresLayer: o.features, inputShape: o.inputShape, inputRange: o.inputRange, mean: o.mean, std: o.std, match: o.match, out: o.out,
+        featuresLayer: o.features, inputShape: o.inputShape, inputRange: o.inputRange, mean: o.mean, std: o.std, resize: o.resize, match: o.match, out: o.out,
         onPhase: quiet ? undefined : (p) => process.stderr.write(`ares fit: ${p}\n`),
       });
       const s = r.summary;
@@ -48,7 +49,7 @@ export function register(program: Command): void {
       if (o.json) {
         process.stdout.write(JSON.stringify({
           out: o.out, format: s.format, logits: s.logitsDescription, featuresLayer: s.featuresLayer, featureDim: s.featureDim, inputShape: s.inputShape,
-          normalization: s.normalization, normalizationSource: s.normalizationSource, classNames: s.classes.classNames, classMatch: s.classes.by,
+          normalization: s.normalization, normalizationSource: s.normalizationSource, resize: s.resize, resizeSource: s.resizeSource, classNames: s.classes.classNames, classMatch: s.classes.by,
           score: s.deployedScore, gamma: s.gamma, tpr: s.tpr, idValidationRejected: s.idValidationRejected, validationCount: s.validationCount,
           seconds: s.seconds, warnings: s.warnings, metrics: s.metrics,
         }) + '\n');
@@ -60,7 +61,7 @@ export function register(program: Command): void {
         s.format === 'graph-model'
           ? (s.featuresLayer === '(none)' ? 'features: none (logit scores only)' : `features: output of graph node "${s.featuresLayer}" (d = ${s.featureDim})`)
           : `features: output of layer "${s.featuresLayer}" (d = ${s.featureDim})`,
-        `input:    ${s.inputShape.join('×')}, ${s.normalizationSource}`,
+        `input:    ${s.inputShape.join('×')}, ${s.normalizationSource}; resize: ${s.resize} (${s.resizeSource})`,
         `classes:  ${s.classes.classNames.join(', ')} (matched by ${s.classes.by})`,
         `γ = ${s.gamma.toPrecision(6)} (${s.deployedScore}): accepts ${pct(s.tpr)} of ID validation by construction; measured on ${s.validationCount} images: ${pct(s.idValidationRejected)} rejected`,
         formatMetricsTable(s.metrics),

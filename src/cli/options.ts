@@ -1,5 +1,6 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { join, relative, sep } from 'node:path';
+import { parseResizeMode, RESIZE_MODES, type ResizeMode } from '../data/input-contract.js';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import type { RunMetrics } from '../pipeline/run-folder.js';
 
@@ -27,6 +28,23 @@ export function parseScores(v: string): ScoreName[] {
     if (!(SCORE_NAMES as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`);
   }
   return names as ScoreName[];
+}
+
+/**
+ * `--resize crop|stretch|pad`, shared by fit, train and predict: how images of another size are
+ * fitted to the model (src/data/input-contract.ts). No commander default, so "not given" stays
+ * visible and each command can fall back to its own (model metadata, the run's detector.json).
+ */
+export function resizeOption(description: string): Option {
+  return new Option('--resize <mode>', description).choices(RESIZE_MODES);
+}
+/** Parser for an alias of --resize that also takes the old names (cover = crop, fill = stretch). */
+export function parseResizeFlag(v: string): ResizeMode {
+  try {
+    return parseResizeMode(v, 'resize mode');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 const pct = (x: number) => (100 * x).toFixed(2).padStart(7);

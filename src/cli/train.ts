@@ -8,7 +8,7 @@ import { runMetrics } from '../pipeline/run-folder.js';
 import { AresError } from '../errors.js';
 import type { Lock } from '../util/lock.js';
 import { createProgress } from './progress.js';
-import { formatMetricsTable, int, list, num, parseScores } from './options.js';
+import { formatMetricsTable, int, list, num, parseScores, resizeOption } from './options.js';
 
 export function register(program: Command): void {
   program.command('train')
@@ -25,6 +25,7 @@ export function register(program: Command): void {
     .option('--id-classes <list>', 'keep only these ID classes, e.g. 0,1,2,3,4,5 (the others become an OOD set)', list)
     .option('--batch-size <n>', 'batch size', int, DEFAULT_CONFIG.batchSize)
     .addOption(new Option('--augment <mode>', 'augmentation of training batches: pad-4 random crop + horizontal flip, or none; auto = crop-flip for RGB images of 32×32 and larger, none for grey or smaller (the run records what auto became)').choices(AUGMENT_MODES).default(DEFAULT_CONFIG.augment))
+    .addOption(resizeOption('how images of another size are fitted to the model (image folders of mixed sizes, sets resized to the model): crop (scale + centre crop), stretch, or pad (fit inside, black margins); recorded in detector.json for predict and export (default: crop)'))
     .option('--lr <x>', 'initial learning rate (cosine decay per step)', num, DEFAULT_CONFIG.lr)
     .addOption(new Option('--divergence <form>', 'how the inlier/outlier energy divergence enters the loss').choices(DIVERGENCE_FORMS).default(DEFAULT_CONFIG.divergence))
     .addOption(new Option('--loss <l>', 'discrimination loss (paper Table 3)').choices(DISCRIMINATION_LOSSES).default(DEFAULT_CONFIG.loss))
@@ -44,7 +45,7 @@ export function register(program: Command): void {
     .action(async (o) => {
       const cfg = resolveConfig({
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
-        pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment,
+        pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment, resize: o.resize,
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
         estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import type { Metadata, OutputInfo } from 'sharp';
 import { formatBytes, openRegularFile } from '../util/read-file.js';
 import { MAX_IMAGE_PIXELS, dataError } from './check.js';
-import { convertChannels } from './transform.js';
+import { DEFAULT_RESIZE, toModelPixels, type PixelImage } from './input-contract.js';
 import type { ResizeFit, Shape } from './types.js';
 
 /** What an image file's header says, read without decoding the pixels. */
@@ -14,10 +14,12 @@ export interface ImageHeader {
 }
 
 /**
- * Largest image (width × height) decoded when it is resized to a requested shape: sharp's own default
- * limit (16383 × 16383). Resizing happens inside sharp, so only the small result becomes float32.
+ * Largest image (width × height) decoded when it is resized to a requested shape (8192 × 8192).
+ * Every surface decodes the image at full size and resizes it with the shared input contract, so
+ * the 8- or 16-bit pixels of the whole image are in memory once (up to 256 MiB as RGBA);
+ * the float32 result is only the requested shape.
  */
-export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+export const MAX_INPUT_PIXELS = 8192 * 8192;
 /** Largest image file read (compressed size). */
 export const MAX_IMAGE_FILE_BYTES = 1024 ** 3;
 
@@ -47,52 +49,48 @@ export async function probeImage(file: string, opts: { resized?: boolean } = {})
   }
   if (!meta.width || !meta.height) throw dataError(file, 'not a readable image (no width/height in its header)');
   const grey = meta.space === 'b-w' || meta.space === 'grey16' || (meta.channels ?? 3) <= 2;
-  const pixels = meta.width * meta.height;
+  // The size as decodeImage delivers it: EXIF orientations 5–8 swap width and height.
+  const { width, height } = meta.autoOrient ?? meta;
+  const pixels = width * height;
   if (!opts.resized && pixels > MAX_IMAGE_PIXELS) {
-    throw dataError(file, `image is ${meta.width}×${meta.height} (${mpx(pixels)}); images read at their own size may have at most ${mpx(MAX_IMAGE_PIXELS)} `
+    throw dataError(file, `image is ${width}×${height} (${mpx(pixels)}); images read at their own size may have at most ${mpx(MAX_IMAGE_PIXELS)} `
       + `(${formatBytes(pixels * (grey ? 1 : 3) * 4)} as float32): give a shape to resize to (--shape HxWxC)`);
   }
   if (pixels > MAX_INPUT_PIXELS) {
-    throw dataError(file, `image is ${meta.width}×${meta.height} (${mpx(pixels)}), more than the ${mpx(MAX_INPUT_PIXELS)} any image may have`);
+    throw dataError(file, `image is ${width}×${height} (${mpx(pixels)}), more than the ${mpx(MAX_INPUT_PIXELS)} any image may have (scale it down first)`);
   }
-  return { width: meta.width, height: meta.height, grey };
+  return { width, height, grey };
 }
 
 /**
- * Decodes one image into [h, w, c] float32 values in [0, 1]: transparency flattened onto black,
- * resized when its size differs ('cover' = scale the shorter side and centre-crop, 'fill' = stretch),
- * converted to sRGB or grey. Colour → grey is ITU-R 601 luma (as PIL's convert('L') and
- * torchvision's Grayscale, and as convertChannels does in memory), not libvips' L*. A truncated or
- * corrupt body is an error, not a grey patch.
+ * Decodes one image into [h, w, c] float32 values in [0, 1] by the input contract
+ * (src/data/input-contract.ts, the same code the exported loader and page run): EXIF orientation
+ * applied (as browsers do), decoded at full size as sRGB or grey with any alpha, then alpha
+ * composited onto black, resized by `fit` (crop, stretch or pad) and converted grey↔RGB by
+ * ITU-R 601 luma. A truncated or corrupt body is an error, not a grey patch.
  */
-export async function decodeImage(file: string, [h, w, c]: Shape, fit: ResizeFit = 'cover', header?: ImageHeader): Promise<Float32Array> {
+export async function decodeImage(file: string, shape: Shape, fit: ResizeFit = DEFAULT_RESIZE, header?: ImageHeader): Promise<Float32Array> {
+  if (shape[0] * shape[1] > MAX_IMAGE_PIXELS) throw dataError(file, `cannot decode to ${shape[0]}×${shape[1]}: more than the ${mpx(MAX_IMAGE_PIXELS)} an image may have in memory`);
+  return toModelPixels(await decodePixels(file, header), shape, fit, file);
+}
+
+/** The image's own pixels, oriented as its EXIF says: 8-bit (or 16-bit) sRGB or grey, alpha kept. */
+export async function decodePixels(file: string, header?: ImageHeader): Promise<PixelImage> {
   if (!header) await checkImageFile(file);
-  if (h * w > MAX_IMAGE_PIXELS) throw dataError(file, `cannot decode to ${h}×${w}: more than the ${mpx(MAX_IMAGE_PIXELS)} an image may have in memory`);
-  const greySource = header?.grey ?? false;
-  const bands = c === 1 && greySource ? 1 : 3;
   let raw: { data: Buffer; info: OutputInfo };
   try {
     // limitInputPixels: sharp refuses a larger image from its header, before decoding it.
-    let p = sharp(file, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).flatten({ background: '#000000' });
-    p = p.resize(w, h, { fit: fit === 'fill' ? 'fill' : 'cover', position: 'centre' });
-    p = bands === 1 ? p.greyscale() : p.toColourspace('srgb');
-    raw = await p.raw().toBuffer({ resolveWithObject: true });
+    const p = sharp(file, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS }).autoOrient();
+    raw = await (header?.grey ? p.toColourspace('b-w') : p.toColourspace('srgb')).raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw dataError(file, `cannot decode image (${reason(err)})`, err);
   }
   const { info, data } = raw;
-  if (info.width !== w || info.height !== h || info.channels !== bands) {
-    throw dataError(file, `decoded to ${info.height}×${info.width}×${info.channels}, expected ${h}×${w}×${bands}`);
-  }
-  const n = h * w * bands;
-  const out = new Float32Array(n);
-  if ((info as OutputInfo & { depth?: string }).depth === 'ushort') {
-    const v = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + 2 * n));
-    for (let i = 0; i < n; i++) out[i] = v[i] / 65535;
-  } else {
-    for (let i = 0; i < n; i++) out[i] = data[i] / 255;
-  }
-  return bands === c ? out : convertChannels(out, h * w, bands, c);
+  const n = info.width * info.height * info.channels;
+  const pixels = (info as OutputInfo & { depth?: string }).depth === 'ushort'
+    ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + 2 * n))
+    : new Uint8Array(data.buffer, data.byteOffset, n);
+  return { width: info.width, height: info.height, data: pixels };
 }
 
 function reason(err: unknown): string {

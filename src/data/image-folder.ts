@@ -3,6 +3,7 @@ import { Rng } from '../util/rng.js';
 import { dataError, formatShape } from './check.js';
 import { scanImageFolder, type FolderScan } from './folder-scan.js';
 import { decodeImage, mapLimit, probeImage, type ImageHeader } from './image-decode.js';
+import { DEFAULT_RESIZE } from './input-contract.js';
 import type { ImageSet, ResizeFit, Shape, SkippedFile, Split } from './types.js';
 
 /**
@@ -71,7 +72,7 @@ export async function openImageFolder(root: string, opts: FolderOptions = {}): P
   const fileHeaders = keep.map((i) => headers[i]!);
   const labels = scan.labels ? Int32Array.from(keep, (i) => scan.labels![i]) : undefined;
   const shape = opts.shape ?? commonShape(keep.map((i) => headers[i]!), files);
-  const fit = opts.fit ?? 'cover';
+  const fit = opts.fit ?? DEFAULT_RESIZE;
   const split = opts.split ?? 'all';
   const name = opts.name ?? root;
 

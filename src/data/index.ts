@@ -8,6 +8,7 @@ export { computeNormalization, checkNormalization, normalize, normalizeInPlace, 
 export { conformSet, convertChannels, resizeImages, limitSet, selectIndices, subsetClasses, otherClasses } from './transform.js';
 export { openImageFolder, loadImageFolder, type FolderReader, type FolderBatch, type FolderOptions } from './image-folder.js';
 export { decodeImage, probeImage } from './image-decode.js';
+export { toModelPixels, parseResizeMode, RESIZE_MODES, DEFAULT_RESIZE, type ResizeMode, type PixelImage } from './input-contract.js';
 export { parseIdx, idxToImages, idxToLabels, loadIdxPair, type IdxArray } from './idx.js';
 export { parseCifar, loadCifarFiles, type CifarBatch, type CifarVariant } from './cifar.js';
 export { loadMnistJson, mnistPackageDir } from './mnist-json.js';

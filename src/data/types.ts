@@ -1,3 +1,5 @@
+import type { ResizeMode } from './input-contract.js';
+
 /**
  * An image set held in memory: NHWC float32 pixels in [0, 1] (before normalisation).
  * Every reader and built-in source produces one; the trainer consumes it.
@@ -38,8 +40,8 @@ export interface Normalization {
   std: number[];
 }
 
-/** How a source's images are fitted to a requested [h, w] (image folders, in-memory resize). */
-export type ResizeFit = 'cover' | 'fill';
+/** How a source's images are fitted to a requested [h, w]: crop, stretch or pad (src/data/input-contract.ts). */
+export type ResizeFit = ResizeMode;
 
 /** Options every source accepts (see loadSource). */
 export interface LoadOptions {
@@ -56,7 +58,7 @@ export interface LoadOptions {
   classes?: number[];
   /** Number of images of a generated set (default 2,000). */
   count?: number;
-  /** 'cover' (default): scale the shorter side, centre-crop; 'fill': stretch to the target. */
+  /** 'crop' (default): scale the shorter side, centre-crop; 'stretch': to the target; 'pad': fit inside, black margins. */
   fit?: ResizeFit;
   /** CIFAR-100: which labels to use (default 'fine', the 100 classes). */
   cifar100Labels?: 'fine' | 'coarse';

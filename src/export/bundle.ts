@@ -88,8 +88,11 @@ Node (with \`@tensorflow/tfjs\` installed; \`npm install ./bundle\` makes it imp
 \`ares-detector-bundle\`): \`const { loadDetector } = await import('./bundle/loader.node.js');
 const d = await loadDetector('/path/to/bundle');\` — or the same \`loadDetector\` from ares-ood itself.
 
-\`predict\` takes a tf.Tensor4D/3D of [0, 1] pixels or ImageData-like {width, height, data}; it resizes,
-converts channels and normalises itself. Score: higher = more in-distribution; accepted iff score ≥ γ.
+\`predict\` takes a tf.Tensor4D/3D of [0, 1] pixels or ImageData-like {width, height, data} of any
+size; it fits them to the model as \`ares predict\` does (alpha onto black, resized by ares.json's
+\`resize\`: crop, stretch or pad; grey/RGB by luma) and normalises itself. \`modelPixels(img, spec)\`
+returns what the model sees. Hand it the image at its own size (a canvas as large as the image), not
+one the browser has already scaled, or the scores differ from \`ares predict\`'s. Score: higher = more in-distribution; accepted iff score ≥ γ.
 `;
 
 export interface ExportResult {

@@ -14,12 +14,18 @@ export type ScoreSpec =
 
 /** ares.json */
 export interface DetectorSpec {
-  version: 1;
+  /** 2; loadDetector also reads version 1 files (no resize field: read as 'crop'). */
+  version: 2;
   classNames: string[];
   /** [height, width, channels] */
   inputShape: [number, number, number];
   /** Per channel, applied to [0, 1] pixels as (x - mean) / std. */
   normalization: { mean: number[]; std: number[] };
+  /**
+   * How an image of another size is fitted to inputShape (antialiased bilinear): crop = scale the
+   * shorter side and centre-crop; stretch = each side on its own; pad = fit inside, black margins.
+   */
+  resize: 'crop' | 'stretch' | 'pad';
   /**
    * Higher = more in-distribution. energy: log sum_k relu(w_k) exp(f_k) (weights null: all 1);
    * msp: max softmax; mahalanobis: -min_k squared Mahalanobis distance; knn: -distance to the k-th
@@ -45,7 +51,7 @@ export interface DetectorSpec {
 export interface ImageDataLike {
   width: number;
   height: number;
-  /** 1, 3 or 4 values per pixel; Uint8 values are 0-255, Float32 values [0, 1]. */
+  /** 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) values per pixel; Uint8 values are 0-255, Float32 values [0, 1]. Alpha is composited onto black. */
   data: Uint8ClampedArray | Uint8Array | Float32Array;
 }
 
@@ -84,6 +90,9 @@ export declare const UNKNOWN = "unknown";
 
 /** Loads a bundle (or run folder) from a URL, or a path in Node. */
 export declare function loadDetector(urlOrPath: string, opts?: LoadOptions): Promise<Detector>;
+
+/** The [h, w, c] pixels in [0, 1] the model sees for one image (alpha onto black, resized by spec.resize, grey<->RGB by luma), before normalisation. */
+export declare function modelPixels(img: ImageDataLike, spec: Pick<DetectorSpec, 'inputShape' | 'resize'>): Float32Array;
 
 export declare function createDetector(model: tf.LayersModel | tf.GraphModel, spec: DetectorSpec): Detector;
 `;

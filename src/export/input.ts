@@ -1,12 +1,14 @@
 /**
  * Turns what a user has (a tensor of [0, 1] pixels, or ImageData-like RGBA arrays from a canvas)
- * into the model's normalised input batch. tfjs only, so it runs in Node and in the browser.
+ * into the model's normalised input batch. tfjs and pure TypeScript only, so it runs in Node and
+ * in the browser.
  */
 import * as tf from '@tensorflow/tfjs';
+import { toModelPixels } from '../data/input-contract.js';
 import { AresError } from '../errors.js';
 import type { DetectorSpec } from '../run/detector.js';
 
-/** Browser ImageData or anything shaped like it: row-major pixels, 1, 3 or 4 values each. */
+/** Browser ImageData or anything shaped like it: row-major pixels, 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) values each. */
 export interface ImageDataLike {
   width: number;
   height: number;
@@ -16,9 +18,6 @@ export interface ImageDataLike {
 
 /** A [N, H, W, C] or [H, W, C] tensor of [0, 1] pixels, or one or more ImageData-like images. */
 export type DetectorInput = tf.Tensor4D | tf.Tensor3D | ImageDataLike | ImageDataLike[];
-
-// ITU-R BT.601 luma, the weights browsers and most decoders use for RGB → grey.
-const LUMA = [0.299, 0.587, 0.114];
 
 function isImageDataLike(v: unknown): v is ImageDataLike {
   const o = v as ImageDataLike;
@@ -30,56 +29,56 @@ function isTensor(v: unknown): v is tf.Tensor {
   return v instanceof tf.Tensor || (typeof v === 'object' && v !== null && typeof (v as tf.Tensor).rank === 'number' && typeof (v as tf.Tensor).dataSync === 'function');
 }
 
-function imageToTensor(img: ImageDataLike, index: number): tf.Tensor3D {
-  const px = img.width * img.height;
-  const k = px > 0 ? img.data.length / px : 0;
-  if (![1, 3, 4].includes(k)) {
-    throw new AresError(`image ${index}: ${img.data.length} values for ${img.width}×${img.height} pixels (expected 1, 3 or 4 per pixel)`);
-  }
-  const scale = img.data instanceof Float32Array ? 1 : 1 / 255;
-  const f = new Float32Array(img.data.length);
-  for (let i = 0; i < f.length; i++) f[i] = img.data[i] * scale;
-  return tf.tensor3d(f, [img.height, img.width, k]);
+/**
+ * The [h, w, c] pixels in [0, 1] the model sees for one image (before normalisation): the input
+ * contract of src/data/input-contract.ts — alpha onto black, resized by spec.resize, grey↔RGB by
+ * luma — the same code `ares predict` runs on the pixels sharp decodes.
+ */
+export function modelPixels(img: ImageDataLike, spec: Pick<DetectorSpec, 'inputShape' | 'resize'>): Float32Array {
+  return toModelPixels(img, spec.inputShape, spec.resize);
 }
 
-/** Makes channels match: drop alpha, RGB → grey by luma, grey → RGB by repeating. */
-function fitChannels(x: tf.Tensor4D, c: number): tf.Tensor4D {
-  let cur = x.shape[3];
-  if (cur === c) return x;
-  if (cur === 4) { x = x.slice([0, 0, 0, 0], [-1, -1, -1, 3]); cur = 3; }
-  if (cur === c) return x;
-  if (cur === 3 && c === 1) return tf.sum(tf.mul(x, tf.tensor1d(LUMA)), 3, true);
-  if (cur === 1 && c === 3) return tf.tile(x, [1, 1, 1, 3]);
-  throw new AresError(`input has ${x.shape[3]} channels; the model takes ${c}`);
+/** [N, H, W, C] pixels of other sizes or channels, through the contract image by image. */
+function conformTensor(x: tf.Tensor4D, spec: DetectorSpec): tf.Tensor4D {
+  const [n, ih, iw, k] = x.shape;
+  const [h, w, c] = spec.inputShape;
+  const values = x.dataSync() as Float32Array;
+  const per = ih * iw * k;
+  const out = new Float32Array(n * h * w * c);
+  for (let i = 0; i < n; i++) {
+    out.set(toModelPixels({ width: iw, height: ih, data: values.subarray(i * per, (i + 1) * per) }, spec.inputShape, spec.resize, `image ${i}`), i * h * w * c);
+  }
+  return tf.tensor4d(out, [n, h, w, c]);
 }
 
 /**
- * The normalised [N, h, w, c] batch for `spec`: channels fitted, resized bilinearly when the size
- * differs, then (x − mean) / std per channel. The caller disposes the result.
+ * The normalised [N, h, w, c] batch for `spec`: images of another size or channel count go
+ * through the input contract (modelPixels), then (x − mean) / std per channel. The caller
+ * disposes the result.
  */
 export function toModelInput(input: DetectorInput, spec: DetectorSpec): tf.Tensor4D {
   const [h, w, c] = spec.inputShape;
-  return tf.tidy(() => {
-    let x: tf.Tensor4D;
-    if (isTensor(input)) {
-      if (input.rank === 3) x = input.expandDims(0) as tf.Tensor4D;
-      else if (input.rank === 4) x = input as tf.Tensor4D;
-      else throw new AresError(`input tensor has rank ${input.rank}; expected [N, H, W, C] or [H, W, C]`);
-      x = x.toFloat();
-    } else {
-      const imgs = Array.isArray(input) ? input : [input];
-      if (imgs.length === 0) throw new AresError('no images given');
-      imgs.forEach((img, i) => { if (!isImageDataLike(img)) throw new AresError(`input ${i} is neither a tensor nor ImageData-like {width, height, data}`); });
-      // Images may differ in size and channels: fit each, then stack.
-      x = tf.stack(imgs.map((img, i) => {
-        let t = fitChannels(imageToTensor(img, i).expandDims(0) as tf.Tensor4D, c);
-        if (t.shape[1] !== h || t.shape[2] !== w) t = tf.image.resizeBilinear(t, [h, w], false, true);
-        return t.squeeze([0]);
-      })) as tf.Tensor4D;
+  let x: tf.Tensor4D;
+  if (isTensor(input)) {
+    if (input.rank !== 3 && input.rank !== 4) throw new AresError(`input tensor has rank ${input.rank}; expected [N, H, W, C] or [H, W, C]`);
+    x = tf.tidy(() => (input.rank === 3 ? input.expandDims(0) : input).toFloat() as tf.Tensor4D);
+    if (x.shape[1] !== h || x.shape[2] !== w || x.shape[3] !== c) {
+      const conformed = conformTensor(x, spec);
+      if (x !== input) x.dispose();
+      x = conformed;
     }
-    x = fitChannels(x, c);
-    if (x.shape[1] !== h || x.shape[2] !== w) x = tf.image.resizeBilinear(x, [h, w], false, true);
-    const { mean, std } = spec.normalization;
-    return tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor4D;
-  });
+  } else {
+    const imgs = Array.isArray(input) ? input : [input];
+    if (imgs.length === 0) throw new AresError('no images given');
+    imgs.forEach((img, i) => { if (!isImageDataLike(img)) throw new AresError(`input ${i} is neither a tensor nor ImageData-like {width, height, data}`); });
+    // Images may differ in size and channels: each goes through the contract on its own.
+    const out = new Float32Array(imgs.length * h * w * c);
+    imgs.forEach((img, i) => out.set(toModelPixels(img, spec.inputShape, spec.resize, `image ${i}`), i * h * w * c));
+    x = tf.tensor4d(out, [imgs.length, h, w, c]);
+  }
+  const { mean, std } = spec.normalization;
+  const y = tf.tidy(() => tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor4D);
+  // x is ours unless it is the caller's own tensor passed through unchanged.
+  if (x !== input) x.dispose();
+  return y;
 }

@@ -11,6 +11,7 @@ import { createDetector, type Detector } from './predictor.js';
 
 export { createDetector, UNKNOWN } from './predictor.js';
 export type { Detector, Prediction, PredictOptions } from './predictor.js';
+export { modelPixels } from './input.js';
 export type { DetectorInput, ImageDataLike } from './input.js';
 export type { DetectorSpec } from '../run/detector.js';
 

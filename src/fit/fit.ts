@@ -10,6 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
 import { conformSet } from '../data/transform.js';
+import { DEFAULT_RESIZE, type ResizeMode } from '../data/input-contract.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
@@ -57,6 +58,8 @@ export interface FitOptions {
   /** Or per-channel mean and std in [0, 1] pixel units: the model sees (x − mean) / std. */
   mean?: number[];
   std?: number[];
+  /** How images of another size are fitted to the model (default: the model's own ares run's, else crop). */
+  resize?: ResizeMode;
   /** Pair ID classes with outputs by name (needs metadata.json labels) or by index. */
   match?: MatchBy;
   /** Run folder to write (new or empty). */
@@ -77,6 +80,8 @@ export interface FitSummary {
   inputShape: [number, number, number];
   normalization: Normalization;
   normalizationSource: string;
+  resize: ResizeMode;
+  resizeSource: string;
   classes: ClassMatch;
   teachableMachine: boolean;
   deployedScore: ScoreName;
@@ -100,6 +105,16 @@ export interface FittedDetector extends Detector {
 }
 
 const DEFAULT_SCORES: ScoreName[] = ['energy'];
+
+/**
+ * --resize, else the model's own ares run's, else crop. Teachable Machine's metadata.json says
+ * nothing about resizing (labels, imageSize, versions), so its models get crop too.
+ */
+export function resolveResize(flag: ResizeMode | undefined, run: ResizeMode | undefined): { resize: ResizeMode; source: string } {
+  if (flag) return { resize: flag, source: '--resize' };
+  if (run) return { resize: run, source: 'the run folder\'s detector.json' };
+  return { resize: DEFAULT_RESIZE, source: 'default' };
+}
 
 /** Normalisation from the flags, else the ares run's own, else Teachable Machine's [-1, 1], else [0, 1] pixels. */
 export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean' | 'std'>, channels: number, tm: boolean, run?: Normalization): { normalization: Normalization; source: string } {
@@ -225,8 +240,8 @@ async function setupGraph(file: string, options: FitOptions, scores: ScoreName[]
 }
 
 /** Data the caller prepared (prepareDataset): brought to the model's input shape, normalisation replaced. */
-function conformPrepared(d: PreparedDataset, shape: [number, number, number]): PreparedDataset {
-  const c = (set: ImageSet) => conformSet(set, shape);
+function conformPrepared(d: PreparedDataset, shape: [number, number, number], resize: ResizeMode): PreparedDataset {
+  const c = (set: ImageSet) => conformSet(set, shape, resize);
   return { ...d, train: c(d.train), val: c(d.val), test: c(d.test), ood: d.ood.map(c), valOod: d.valOod.map(c), shape };
 }
 
@@ -259,12 +274,13 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
       throw new AresError(`metadata.json says imageSize ${user.metadata.imageSize} but the model takes ${parts.inputShape.join('×')}`, { file: user.path, exitCode: 2 });
     }
 
+    const { resize, source: resizeSource } = resolveResize(options.resize, user.aresRun?.resize);
     options.onPhase?.('loading data');
     let dataCfg: DataConfig = {
       id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
-      valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape,
+      valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape, resize,
     };
-    const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape);
+    const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape, resize);
     if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
     const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
     const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
@@ -277,7 +293,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
     const spec: DetectorSpec = {
       version: DETECTOR_VERSION, classNames: classes.classNames, inputShape: parts.inputShape,
-      normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+      normalization: { mean: [...normalization.mean], std: [...normalization.std] }, resize,
       score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
       ...(setup.graph ? { model: setup.graph } : {}),
     };
@@ -292,7 +308,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const format = setup.graph ? 'graph-model' as const : 'layers-model' as const;
     const summary: FitSummary = {
       modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
-      inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
+      inputShape: parts.inputShape, normalization, normalizationSource, resize, resizeSource, classes, teachableMachine: user.teachableMachine,
       deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
     };
     if (options.out) {

@@ -1,5 +1,6 @@
 import type { ModelName } from '../models/types.js';
 import type { AugmentSetting } from '../data/augment.js';
+import type { ResizeMode } from '../data/input-contract.js';
 
 /** Training methods (design rule 2: how a model is trained; scoring is a separate axis). */
 export type Method = 'ares' | 'ce' | 'pixmix-only' | 'vos';
@@ -39,6 +40,8 @@ export interface TrainConfig {
    * none; `auto` resolves from the data shape (crop-flip for RGB ≥ 32×32), and a run records the result.
    */
   augment: AugmentSetting;
+  /** How images of another size are fitted to the model's input (crop, stretch, pad); absent: crop, as before the option. */
+  resize?: ResizeMode;
   /** SGD, momentum 0.9 Nesterov, weight decay 5e-4, lr 0.1 → 1e-6 cosine per step (paper 4.1.2). */
   lr: number;
   lrMin: number;

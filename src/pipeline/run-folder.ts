@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { negativeEnergyScores } from '../scores/energy.js';
 import { pixmixBatch } from '../ares/pixmix.js';
 import { writeRun } from '../run/folder.js';
+import { DEFAULT_RESIZE } from '../data/input-contract.js';
 import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
 import type { FeatureGroup, MetricsRow, RunArtifacts, RunHistory, RunMetrics as RunMetricsFile } from '../run/types.js';
 import type { EnergySeparation, OodMetrics } from '../metrics/index.js';
@@ -56,6 +57,7 @@ export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
     classNames: r.data.classNames,
     inputShape: r.data.shape,
     normalization: { mean: [...r.data.normalization.mean], std: [...r.data.normalization.std] },
+    resize: r.config.resize ?? DEFAULT_RESIZE,
     score: { name: 'energy', weights: r.trained.energyWeights ? Array.from(r.trained.energyWeights) : null },
     threshold: { gamma: e.thresholds.energy, tpr: e.tpr, on: 'id-validation' },
   };

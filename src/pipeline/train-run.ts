@@ -9,6 +9,7 @@ import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, valOodList, type TrainConfig } from '../methods/config.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
+import { RESIZE_MODES } from '../data/input-contract.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
@@ -54,6 +55,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   oneOf(cfg.loss, DISCRIMINATION_LOSSES, 'loss');
   oneOf(cfg.augment, AUGMENT_MODES, 'augment');
   oneOf(cfg.estimationSource, ESTIMATION_SOURCES, 'estimation-source');
+  if (cfg.resize !== undefined) oneOf(cfg.resize, RESIZE_MODES, 'resize');
   if (!(cfg.estimationScale > 0) || !Number.isFinite(cfg.estimationScale)) {
     throw new AresError(`--estimation-scale must be a finite number > 0, got ${cfg.estimationScale}`, { exitCode: 2 });
   }
@@ -94,13 +96,13 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * The data options a run's config.json holds. A fitted run (ares fit) adds the model's input shape
  * and whether held-out classes are an OOD set (not when --id-classes only reorders the classes).
  */
-export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses'>
+export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses' | 'resize'>
   & { shape?: [number, number, number]; heldOutAsOod?: boolean };
 
 export async function prepareForConfig(cfg: DataConfig): Promise<PreparedDataset> {
   return prepareDataset({
     id: cfg.id, ood: cfg.ood, valOod: valOodList(cfg.valOod), limit: cfg.limit,
-    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod,
+    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod, fit: cfg.resize,
   });
 }
 

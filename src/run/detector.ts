@@ -4,13 +4,20 @@
  * exported bundle (the same object). Pure (no Node imports): the browser loader validates with it.
  */
 import { AresError } from '../errors.js';
+import { isResizeMode, RESIZE_MODES, type ResizeMode } from '../data/input-contract.js';
 import { parseJsonText } from '../util/json-text.js';
 import { parseFittedState, isFittedScoreName } from '../scores/fitted.js';
 import { SCORE_NAMES, type ScoreSpec } from './score.js';
 
 export type { ScoreSpec } from './score.js';
 
-export const DETECTOR_VERSION = 1;
+/**
+ * Version 2 added `resize`. Version 1 files (written before it) are still read: they mean 'crop',
+ * which is how `ares train`, `ares fit` and `ares predict` fitted images to the model then (bundles
+ * of that time did their own: the Node loader stretched, the page let the browser scale; re-export).
+ */
+export const DETECTOR_VERSION = 2;
+const VERSION_1_RESIZE: ResizeMode = 'crop';
 
 export interface Normalization {
   /** Per channel, applied to [0, 1] pixels as (x − mean) / std. */
@@ -33,6 +40,8 @@ export interface DetectorSpec {
   /** [height, width, channels] the model takes. */
   inputShape: [number, number, number];
   normalization: Normalization;
+  /** How images of another size are fitted to inputShape (src/data/input-contract.ts): crop, stretch or pad. */
+  resize: ResizeMode;
   score: ScoreSpec;
   threshold: ThresholdSpec;
   /**
@@ -113,7 +122,9 @@ function parseGraphSpec(v: unknown, source: string): GraphModelSpec {
 /** Validates a parsed detector.json / ares.json; `source` names the file in every error. */
 export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
   if (!isObj(raw)) bad(source, 'expected a JSON object');
-  if (raw.version !== DETECTOR_VERSION) bad(source, `unsupported version ${JSON.stringify(raw.version)} (this loader reads version ${DETECTOR_VERSION})`);
+  if (raw.version !== 1 && raw.version !== DETECTOR_VERSION) bad(source, `unsupported version ${JSON.stringify(raw.version)} (this loader reads versions 1 to ${DETECTOR_VERSION})`);
+  if (raw.version === DETECTOR_VERSION && !isResizeMode(raw.resize)) bad(source, `resize must be one of ${RESIZE_MODES.join(', ')}`);
+  const resize = raw.version === 1 ? VERSION_1_RESIZE : raw.resize as ResizeMode;
   const { classNames, inputShape, normalization, threshold } = raw;
   if (!Array.isArray(classNames) || classNames.length < 2 || !classNames.every((c) => typeof c === 'string' && c.length > 0)) {
     bad(source, 'classNames must list at least two non-empty names');
@@ -139,6 +150,7 @@ export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
     classNames: classNames as string[],
     inputShape: shape as [number, number, number],
     normalization: { mean, std },
+    resize,
     score,
     threshold: { gamma: threshold.gamma, tpr, on: 'id-validation' },
     ...(raw.energyWeights !== undefined ? { energyWeights: numbers(raw.energyWeights, source, 'energyWeights', classNames.length) } : {}),

@@ -1,11 +1,12 @@
 /**
  * `ares predict`: image files → "class k" or "unknown" with the run's detector (threshold γ from
- * the run folder). Images are decoded like an image-folder data source (src/data), so a model
- * trained on a folder sees predict's images the same way.
+ * the run folder). Images are decoded like an image-folder data source (src/data: sharp, EXIF
+ * orientation applied) and fitted to the model by the input contract with the run's `resize`
+ * mode — the code the exported loader and page run too — so all three give one score per image.
  */
 import * as tf from '@tensorflow/tfjs';
 import { decodeImage, probeImage } from '../data/image-decode.js';
-import type { ResizeFit } from '../data/types.js';
+import type { ResizeMode } from '../data/input-contract.js';
 import { initEngine } from '../engine/backend.js';
 import { createDetector, type Prediction } from '../export/predictor.js';
 import type { DetectorSpec } from './detector.js';
@@ -18,8 +19,8 @@ export interface FilePrediction extends Prediction {
 }
 
 export interface PredictFilesOptions {
-  /** 'cover' (default, as image-folder sources): scale the shorter side and centre-crop; 'fill': stretch. */
-  fit?: ResizeFit;
+  /** Overrides the run's detector.json `resize` (crop, stretch or pad); rarely right: the model learnt with the run's. */
+  resize?: ResizeMode;
   probabilities?: boolean;
   /** Images decoded and classified at a time. Default 64. */
   batchSize?: number;
@@ -37,6 +38,7 @@ export async function predictFiles(runDir: string, inputs: string[], opts: Predi
   const files = listImageFiles(inputs);
   await initEngine();
   const shape = run.detector.inputShape;
+  const resize = opts.resize ?? run.detector.resize;
   const detector = createDetector(await loadRunModel(run.paths.model, run.detector), run.detector);
   const per = shape[0] * shape[1] * shape[2];
   const B = opts.batchSize ?? 64;
@@ -46,7 +48,7 @@ export async function predictFiles(runDir: string, inputs: string[], opts: Predi
       const chunk = files.slice(s, s + B);
       const pixels = new Float32Array(chunk.length * per);
       for (let i = 0; i < chunk.length; i++) {
-        pixels.set(await decodeImage(chunk[i], shape, opts.fit ?? 'cover', await probeImage(chunk[i], { resized: true })), i * per);
+        pixels.set(await decodeImage(chunk[i], shape, resize, await probeImage(chunk[i], { resized: true })), i * per);
       }
       const x = tf.tensor4d(pixels, [chunk.length, ...shape]);
       try {

@@ -7,25 +7,25 @@ import type { ImageSet } from '../../src/data/types.js';
 describe('resize and channels', () => {
   it('leaves a same-size image unchanged and keeps constant images constant', () => {
     const img = Float32Array.from({ length: 12 }, (_, i) => i / 12);
-    expect(Array.from(resizeImages(img, 1, [3, 4, 1], [3, 4], 'fill'))).toEqual(Array.from(img).map((v) => Math.fround(v)));
+    expect(Array.from(resizeImages(img, 1, [3, 4, 1], [3, 4], 'stretch'))).toEqual(Array.from(img).map((v) => Math.fround(v)));
     const flat = new Float32Array(28 * 28 * 3).fill(0.3);
-    for (const v of resizeImages(flat, 1, [28, 28, 3], [32, 32], 'cover')) expect(v).toBeCloseTo(0.3, 6);
-    for (const v of resizeImages(flat, 1, [28, 28, 3], [9, 20], 'cover')) expect(v).toBeCloseTo(0.3, 6);
+    for (const v of resizeImages(flat, 1, [28, 28, 3], [32, 32], 'crop')) expect(v).toBeCloseTo(0.3, 6);
+    for (const v of resizeImages(flat, 1, [28, 28, 3], [9, 20], 'crop')) expect(v).toBeCloseTo(0.3, 6);
   });
 
-  it('shrinking widens the triangle filter (PIL-style antialiasing), and cover crops the centre', () => {
+  it('shrinking widens the triangle filter (PIL-style antialiasing), and crop takes the centre', () => {
     // 1×4 → 1×2: scale ½ so support 2; output 0 is centred at input 0.5, so taps 0, 1, 2 weigh 3:3:1
     // (the tap at −1 falls outside and the weights are renormalised, as PIL does).
     const [a, b, c, d] = [0.1, 0.4, 0.6, 0.9];
-    const out = resizeImages(Float32Array.of(a, b, c, d), 1, [1, 4, 1], [1, 2], 'fill');
+    const out = resizeImages(Float32Array.of(a, b, c, d), 1, [1, 4, 1], [1, 2], 'stretch');
     expect(out[0]).toBeCloseTo((3 * a + 3 * b + c) / 7, 6);
     expect(out[1]).toBeCloseTo((b + 3 * c + 3 * d) / 7, 6);
     // Upscaling 1×2 → 1×4 is plain bilinear with half-pixel centres.
-    const up = resizeImages(Float32Array.of(0, 1), 1, [1, 2, 1], [1, 4], 'fill');
+    const up = resizeImages(Float32Array.of(0, 1), 1, [1, 2, 1], [1, 4], 'stretch');
     expect(Array.from(up)).toEqual([0, 0.25, 0.75, 1]);
-    // 2×4 → 2×2 with cover: the middle two columns.
+    // 2×4 → 2×2 with crop: the middle two columns.
     const wide = Float32Array.from([0, 0.5, 0.7, 1, 0, 0.5, 0.7, 1]);
-    const cropped = resizeImages(wide, 1, [2, 4, 1], [2, 2], 'cover');
+    const cropped = resizeImages(wide, 1, [2, 4, 1], [2, 2], 'crop');
     expect(Array.from(cropped)).toEqual([0.5, 0.7, 0.5, 0.7].map(Math.fround));
   });
 

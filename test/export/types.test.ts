@@ -27,7 +27,8 @@ export const checks: [
   Same<B.DetectorInput, S.DetectorInput>, Same<B.ImageDataLike, S.ImageDataLike>, Same<B.PredictOptions, S.PredictOptions>,
   Same<B.LoadOptions, S.LoadOptions>, Same<typeof B.loadDetector, typeof S.loadDetector>,
   Same<typeof B.createDetector, typeof S.createDetector>, Same<typeof B.UNKNOWN, typeof S.UNKNOWN>,
-] = [true, true, true, true, true, true, true, true, true, true];
+  Same<typeof B.modelPixels, typeof S.modelPixels>,
+] = [true, true, true, true, true, true, true, true, true, true, true];
 `);
   writeFileSync(join(d, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: true, types: ['node'] },

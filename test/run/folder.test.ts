@@ -21,7 +21,7 @@ function smallModel(seed = 1): tf.LayersModel {
 }
 
 const spec: DetectorSpec = {
-  version: 1, classNames: ['a', 'b', 'c'], inputShape: [4, 4, 1], normalization: { mean: [0.5], std: [0.25] },
+  version: 2, classNames: ['a', 'b', 'c'], inputShape: [4, 4, 1], normalization: { mean: [0.5], std: [0.25] }, resize: 'crop',
   score: { name: 'energy', weights: [1, 0.5, 2] }, threshold: { gamma: 1.25, tpr: 0.95, on: 'id-validation' },
 };
 
@@ -77,7 +77,7 @@ describe('detector description', () => {
   });
 
   it.each([
-    [{ version: 2 }, 'unsupported version 2'],
+    [{ version: 3 }, 'unsupported version 3'],
     [{ classNames: ['only'] }, 'classNames must list at least two'],
     [{ classNames: ['a', 'unknown', 'c'] }, 'may not be named "unknown"'],
     [{ inputShape: [4, 4] }, 'inputShape has 2 values, expected 3'],

@@ -62,7 +62,8 @@ beforeAll(async () => {
   writeFile(p('good-idx', 't10k-images-idx3-ubyte'), idxBytes([10, 28, 28], Array.from({ length: 10 * 784 }, (_, i) => i % 241)));
   writeFile(p('good-idx', 't10k-labels-idx1-ubyte'), idxBytes([10], Array.from({ length: 10 }, (_, i) => i % 2)));
   // 3. a 10000×10000 RGB PNG (~1.3 MB), alone and in a folder.
-  await writeBlackPng(p('big-png', 'big.png'), 10000, 10000);
+  await writeBlackPng(p('big-png', 'big.png'), 8000, 8000);
+  await writeBlackPng(p('big-png', 'huge.png'), 10000, 10000);
   mkdirSync(p('big-png-folder'));
   symlinkSync(p('big-png', 'big.png'), p('big-png-folder', 'big.png'));
   // 4. symbolic link loops and a dangling link in class folders.
@@ -122,16 +123,21 @@ describe('2. IDX labels past the class cap', () => {
 });
 
 describe('3. huge images: pixel cap from the header unless a shape resizes them', () => {
-  it('a 10000×10000 PNG without --shape: named error from its header', async () => {
+  it('an 8000×8000 PNG without --shape: named error from its header', async () => {
     expectBounded(await inspect(p('big-png', 'big.png')), 1,
-      /big.png: image is 10000×10000 \(100.0 Mpx\); images read at their own size may have at most 16.8 Mpx .*--shape/);
+      /big.png: image is 8000×8000 \(64.0 Mpx\); images read at their own size may have at most 16.8 Mpx .*--shape/);
   });
 
   it('the same PNG in a folder without --shape: the same error', async () => {
-    expectBounded(await inspect(p('big-png-folder')), 1, /big.png: image is 10000×10000 \(100.0 Mpx\)/);
+    expectBounded(await inspect(p('big-png-folder')), 1, /big.png: image is 8000×8000 \(64.0 Mpx\)/);
   });
 
-  it('with --shape 28x28x3 it is resized inside sharp and read', async () => {
+  it('a 10000×10000 PNG is refused even with --shape (past the 67.1 Mpx any image may have)', async () => {
+    expectBounded(await inspect('--shape', '28x28x3', p('big-png', 'huge.png')), 1,
+      /huge.png: image is 10000×10000 \(100.0 Mpx\), more than the 67.1 Mpx any image may have/);
+  });
+
+  it('with --shape 28x28x3 the 8000×8000 PNG is decoded, resized to the shape and read', async () => {
     const r = await inspect('--json', '--shape', '28x28x3', p('big-png', 'big.png'));
     expectBounded(r, 0);
     const report = JSON.parse(r.stdout);

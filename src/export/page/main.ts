@@ -2,13 +2,14 @@
  * The try-it page's script (index.html of an exported bundle; esbuild inlines it there, with
  * ../loader.js and tfjs left as imports of the bundle's own loader.js and tf.fesm.min.js).
  *
- * Each dropped or chosen image is decoded by the browser, flattened onto black and cover-resized
- * to the model's input size (as `ares predict` decodes files), then handed to the bundle's
- * detector; 28×28 grey models also get a drawing pad. Every answer is shown with its score, γ and
+ * Each dropped or chosen image is decoded by the browser at its own size (EXIF orientation
+ * applied) and handed to the bundle's detector, whose loader fits it to the model by the input
+ * contract — alpha onto black, resized by ares.json's `resize`, grey↔RGB by luma — with the same
+ * code `ares predict` runs on sharp's decoding; 28×28 grey models also get a drawing pad. Every answer is shown with its score, γ and
  * where the score falls on the ID-validation histogram.
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadDetector, UNKNOWN, type Detector, type Prediction } from '../loader.js';
+import { loadDetector, modelPixels, UNKNOWN, type Detector, type Prediction } from '../loader.js';
 import { parseScoreHistogram, shareBelow, type ScoreHistogram } from './histogram.js';
 import type { PageConfig } from './template.js';
 
@@ -34,21 +35,37 @@ function byId<T extends HTMLElement>(id: string): T {
   return e as T;
 }
 
+/** How ares.json's resize mode treats an image of another size, in words. */
+const RESIZE_TEXT: Record<Detector['spec']['resize'], string> = {
+  crop: 'scaled, centre cropped', stretch: 'stretched', pad: 'scaled, black margins',
+};
+
 const fmt = (v: number) => (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.01) ? v.toExponential(2) : v.toFixed(3));
 const pct = (v: number) => `${(100 * v).toFixed(v > 0.001 && v < 0.999 ? 1 : 2).replace(/\.0+$/, '')}%`;
 
-/** The image as the model takes it: flattened onto black, scaled to cover [w, h], centre-cropped. */
-function toInputCanvas(src: CanvasImageSource & { width: number; height: number }, [h, w]: [number, number, number]): HTMLCanvasElement {
-  const c = el('canvas', { width: String(w), height: String(h) });
+/**
+ * The image's own pixels at its own size, as the browser decoded them. Resizing is left to the
+ * loader (modelPixels / predict), which runs the same code as `ares predict`, not the canvas's.
+ */
+function pixelsOf(src: CanvasImageSource & { width: number; height: number }): ImageData {
+  const c = el('canvas', { width: String(src.width), height: String(src.height) });
   const g = c.getContext('2d', { willReadFrequently: true })!;
-  g.fillStyle = '#000';
-  g.fillRect(0, 0, w, h);
-  g.imageSmoothingEnabled = true;
-  g.imageSmoothingQuality = 'high';
-  const scale = Math.max(w / src.width, h / src.height);
-  const sw = w / scale, sh = h / scale;
-  g.drawImage(src, (src.width - sw) / 2, (src.height - sh) / 2, sw, sh, 0, 0, w, h);
-  return c;
+  g.drawImage(src, 0, 0);
+  return g.getImageData(0, 0, src.width, src.height);
+}
+
+/** What the model sees (for the card's thumbnail): the loader's modelPixels as a canvas. */
+function seenCanvas(img: ImageData, spec: Detector['spec']): HTMLCanvasElement {
+  const [h, w, c] = spec.inputShape;
+  const px = modelPixels(img, spec);
+  const out = new ImageData(w, h);
+  for (let p = 0; p < h * w; p++) {
+    for (let ch = 0; ch < 3; ch++) out.data[4 * p + ch] = Math.round(255 * px[p * c + (c === 1 ? 0 : ch)]);
+    out.data[4 * p + 3] = 255;
+  }
+  const canvas = el('canvas', { width: String(w), height: String(h) });
+  canvas.getContext('2d')!.putImageData(out, 0, 0);
+  return canvas;
 }
 
 /** The histogram with γ and this score marked; a score off the range is pinned to its edge. */
@@ -143,8 +160,7 @@ function showFailure(page: Page, name: string, why: string): void {
   byId('empty').hidden = true;
 }
 
-async function classify(page: Page, input: HTMLCanvasElement): Promise<Prediction> {
-  const img = input.getContext('2d', { willReadFrequently: true })!.getImageData(0, 0, input.width, input.height);
+async function classify(page: Page, img: ImageData): Promise<Prediction> {
   const [p] = await page.detector.predict(img, { probabilities: true });
   return p;
 }
@@ -153,14 +169,15 @@ async function classifyFiles(page: Page, files: FileList | File[]): Promise<void
   for (const file of Array.from(files)) {
     let bitmap: ImageBitmap;
     try {
-      bitmap = await createImageBitmap(file);
+      // EXIF orientation applied, as `ares predict` applies it (sharp's autoOrient).
+      bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
     } catch {
       showFailure(page, file.name, 'not an image this browser can decode');
       continue;
     }
-    const input = toInputCanvas(bitmap, page.detector.spec.inputShape);
+    const img = pixelsOf(bitmap);
     bitmap.close();
-    showAnswer(page, file.name, input, await classify(page, input));
+    showAnswer(page, file.name, seenCanvas(img, page.detector.spec), await classify(page, img));
   }
 }
 
@@ -221,8 +238,8 @@ function setupPad(page: Page): void {
   const end = () => {
     if (!drawing) return;
     drawing = false;
-    const input = toInputCanvas(pad, page.detector.spec.inputShape);
-    classify(page, input).then((p) => { card = showAnswer(page, 'drawing', input, p, card); }).catch(fail);
+    const img = g.getImageData(0, 0, PAD, PAD);
+    classify(page, img).then((p) => { card = showAnswer(page, 'drawing', seenCanvas(img, page.detector.spec), p, card); }).catch(fail);
   };
   pad.addEventListener('pointerup', end);
   pad.addEventListener('pointercancel', end);
@@ -233,7 +250,7 @@ function describe(page: Page, config: PageConfig): void {
   const { spec } = page.detector;
   const [h, w, c] = spec.inputShape;
   const t = spec.threshold;
-  byId('meta').textContent = `${spec.classNames.length} classes · input ${h}×${w} ${c === 1 ? 'grey' : c === 3 ? 'RGB' : `${c}-channel`} · ${spec.score.name} score · γ = ${fmt(t.gamma)} (accepts ${pct(t.tpr)} of the ID validation images)`;
+  byId('meta').textContent = `${spec.classNames.length} classes · input ${h}×${w} ${c === 1 ? 'grey' : c === 3 ? 'RGB' : `${c}-channel`} (other sizes: ${RESIZE_TEXT[spec.resize]}) · ${spec.score.name} score · γ = ${fmt(t.gamma)} (accepts ${pct(t.tpr)} of the ID validation images)`;
   byId('classes').textContent = spec.classNames.join(', ');
   const note = byId('hist-note');
   note.textContent = page.hist
