@@ -41,7 +41,10 @@ export function fsError(err: unknown, path?: string, action = 'cannot write'): u
   const where = path ?? e.path ?? '(unknown path)';
   // Node names the exact file that failed; say it when it is not the path the user gave.
   const detail = path && e.path && resolve(e.path) !== resolve(path) ? ` (at ${e.path})` : '';
-  return new AresError(`${action}: ${FS_CAUSES[code]}${detail} [${code}]`, { file: where, cause: err });
+  // mkdir -p through an existing file reports EEXIST: what the user needs to hear is "that is a file".
+  const cause = code === 'EEXIST' && e.syscall === 'mkdir' ? FS_CAUSES.ENOTDIR : FS_CAUSES[code];
+  // The path leads the message (AresError adds it only when the message lacks it, and `detail` may hold it).
+  return new AresError(`${where}: ${action}: ${cause}${detail} [${code}]`, { file: where, cause: err });
 }
 
 /** Runs `fn`, turning file-system errors into AresErrors that name `path` (see fsError). */

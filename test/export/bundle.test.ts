@@ -257,7 +257,7 @@ describe('ares export', () => {
     const other = join(dir, 'not-a-bundle');
     mkdirSync(other);
     writeFileSync(join(other, 'thesis.tex'), 'precious');
-    const e = await expectAresError(() => exportBundle(runDir, other), 'not empty and holds no earlier bundle', other);
+    const e = await expectAresError(() => exportBundle(runDir, other), 'not empty and is not an exported bundle', other);
     expect(e.exitCode).toBe(2);
     expect(readdirSync(other)).toEqual(['thesis.tex']);
     await expectAresError(() => exportBundle(join(dir, 'missing-run'), join(dir, 'out')), 'run folder not found');
