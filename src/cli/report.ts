@@ -4,6 +4,7 @@ import { AresError } from '../errors.js';
 import { writeReport } from '../report/read.js';
 import { claimRunFolder } from '../run/folder.js';
 import { checkOutputDirPath } from '../util/fs.js';
+import { writeMarker } from '../util/output-folder.js';
 import { dirname } from 'node:path';
 
 /** How every report this tool writes begins (src/report/html.ts): an existing file that does not is the user's. */
@@ -34,7 +35,7 @@ export function register(program: Command): void {
     .option('--json', 'print {report} as JSON')
     .action((o: { run: string; out?: string; seed: number; json?: boolean }) => {
       if (o.out) checkReportOut(o.out);
-      else claimRunFolder(o.run, '--run');
+      else if (claimRunFolder(o.run, '--run') === 'legacy') writeMarker(o.run, 'run');
       const file = writeReport(o.run, { out: o.out, umap: { seed: o.seed } });
       process.stdout.write(o.json ? JSON.stringify({ report: file }) + '\n' : `wrote ${file}\n`);
     });
