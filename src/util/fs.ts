@@ -87,7 +87,7 @@ export function checkOutputDirPath(dir: string, flag = '--out'): void {
     }
     if (isDir) return;
     throw new AresError(p === resolve(dir)
-      ? `${flag} must be a folder, but this is a file; choose a new or empty folder`
+      ? `${flag} must be a folder, but this is a file${flag === '--out' ? '; choose a new or empty folder' : ''}`
       : `${flag} cannot be created: ${p} is a file, not a folder; choose another path`, { file: dir, exitCode: 2 });
   }
 }
