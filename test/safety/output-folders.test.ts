@@ -9,7 +9,7 @@ import { AresError } from '../../src/errors.js';
 import { exportBundle } from '../../src/export/bundle.js';
 import { serveBundle } from '../../src/export/page/server.js';
 import { cellsOf, claimBenchmarkFolder, finishedMetrics, readBenchmarkConfig } from '../../src/pipeline/benchmark.js';
-import { claimRunFolder } from '../../src/run/folder.js';
+import { claimRunFolder, readRun, writeRun } from '../../src/run/folder.js';
 import { replaceDirAtomic } from '../../src/run/model-io.js';
 import { fsError, writeFileAtomic } from '../../src/util/fs.js';
 import { MARKER_FILE, readMarker } from '../../src/util/output-folder.js';
@@ -200,6 +200,20 @@ describe('the tool replaces only its own files', () => {
     await expectAresError(() => exportBundle(runDir, legacy), 'not empty and is not an exported bundle', legacy);
     expect(snapshot(legacy)).toEqual(before);
   }, 60_000);
+
+  it('rewriting model/ of a run folder keeps a file the user put there', async () => {
+    const copy = join(dir, 'run-model-extra');
+    cpSync(runDir, copy, { recursive: true });
+    writeFileSync(join(copy, 'model', 'important.txt'), 'mine');
+    writeFileSync(join(copy, 'model', 'weights.bin'), 'stale');
+    const model = await readRun(runDir).loadModel();
+    await writeRun(copy, { model });
+    model.dispose();
+    expect(readdirSync(join(copy, 'model')).sort()).toEqual(['important.txt', 'model.json', 'weights.bin']);
+    expect(readFileSync(join(copy, 'model', 'important.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(copy, 'model', 'weights.bin'))).toEqual(readFileSync(join(runDir, 'model', 'weights.bin')));
+    expect(readdirSync(copy).filter((n) => n.startsWith('.model'))).toEqual([]);
+  });
 
   it('a run folder from before the marker is recognised only by its exact layout', () => {
     const legacy = join(dir, 'run-legacy');
