@@ -4,7 +4,9 @@ import type { TrainConfig } from '../methods/config.js';
 import { initEngine } from '../engine/backend.js';
 import { resolveConfig } from '../pipeline/train-run.js';
 import { runMetrics, type RunMetrics } from '../pipeline/run-folder.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { withFsErrors, writeFileAtomic } from '../util/fs.js';
+import { claimOutputFolder, isDir, writeMarker } from '../util/output-folder.js';
+import { mkdirSync } from 'node:fs';
 import { int, selfCommand } from './options.js';
 import { runWithProgress } from './train.js';
 
@@ -41,6 +43,11 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'epochs per method', int, 6)
     .option('--limit <n>', 'training images (default: all of digits 0–5)', int)
     .action(async (o) => {
+      // The demo's folder holds its two runs and summary.md; a folder from before the marker is
+      // recognised when it holds nothing else.
+      claimOutputFolder(o.out, 'demo', { legacy: (dir, entries) => entries.every((n) => n === 'summary.md' || ((n === 'ce' || n === 'ares') && isDir(join(dir, n)))) });
+      withFsErrors(o.out, () => mkdirSync(o.out, { recursive: true }), 'cannot create the folder');
+      writeMarker(o.out, 'demo');
       const engine = await initEngine();
       process.stderr.write(`ares demo on the ${engine.backend} backend (${engine.threads} thread${engine.threads > 1 ? 's' : ''})\n`);
       const results: { label: string; m: RunMetrics }[] = [];

@@ -4,7 +4,7 @@ import { AresError } from '../errors.js';
 import { InvalidArgumentError } from 'commander';
 import { detectorWithScore, evaluate, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { scoreArraysOf } from '../eval/score-arrays.js';
-import { writeRun } from '../run/folder.js';
+import { claimRunFolder, writeRun } from '../run/folder.js';
 import { loadRun } from '../pipeline/load-run.js';
 import { prepareForConfig } from '../pipeline/train-run.js';
 import { metricRow, type RunMetrics } from '../pipeline/run-folder.js';
@@ -19,6 +19,8 @@ export function register(program: Command): void {
     .option('--detector <name>', 'also store this score (fitted on the run\'s ID training data, γ on its ID validation data) as the run\'s detector.json, which predict and export use', parseDetectorName)
     .option('--json', 'print the metrics as JSON')
     .action(async (o) => {
+      // --detector rewrites detector.json: only in a folder that is a run folder of ours.
+      if (o.detector) claimRunFolder(o.run, '--run');
       const engine = await initEngine();
       const run = await loadRun(o.run);
       // Images are fitted to the model as the run's detector.json says (predict and export do the same).

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { AresError } from '../errors.js';
+import { fsError } from '../util/fs.js';
 
 /**
  * Each command lives in its own file under src/cli/ and exports `register(program)`.
@@ -46,6 +47,9 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function reportError(err: unknown): number {
+  // A file-system failure no command named (a full or read-only disk, a file where a folder should
+  // be) is still the user's environment, not a bug: one line naming the path Node reports.
+  err = fsError(err, undefined, 'file system error');
   if (err instanceof CommanderError) {
     // commander already printed its message (usage errors, --help, --version).
     return err.exitCode;

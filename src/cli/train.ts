@@ -42,7 +42,9 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--json', 'print the final metrics as JSON')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      // On --resume without --score, the run evaluates the scores it was started with.
+      const scores: ScoreName[] | undefined = cmd.getOptionValueSource('score') === 'default' && o.resume ? undefined : o.score;
       const cfg = resolveConfig({
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
         pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment, resize: o.resize,
@@ -50,7 +52,7 @@ export function register(program: Command): void {
         estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,
       } satisfies Partial<TrainConfig> & { id: string });
-      const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
+      const result = await runWithProgress(cfg, o.out, Boolean(o.resume), scores, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');
       for (const w of result.evaluation.warnings) process.stderr.write(`ares train: warning: ${w}\n`);
       if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), out: o.out }) + '\n');
@@ -59,7 +61,7 @@ export function register(program: Command): void {
 }
 
 /** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
-export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false, lock?: Lock): Promise<TrainRunResult> {
+export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[] | undefined, quiet = false, lock?: Lock): Promise<TrainRunResult> {
   const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
   try {
     return await trainRun(cfg, {

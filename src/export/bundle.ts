@@ -4,13 +4,14 @@
  * src/export/loader.ts) with loader.d.ts, the tfjs browser build it imports — nothing is fetched
  * from a CDN — and index.html, a page to try the detector on (src/export/page/).
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AresError } from '../errors.js';
 import { readRun } from '../run/folder.js';
 import { replaceDirAtomic } from '../run/model-io.js';
+import { claimOutputFolder, MARKER_FILE, readMarker, tryReadJson, writeMarker } from '../util/output-folder.js';
 import { LOADER_DTS } from './dts.js';
 import { loadEsbuild } from './esbuild.js';
 import { buildPage } from './page/build.js';
@@ -102,15 +103,46 @@ export interface ExportResult {
   notes: string[];
 }
 
+/** Every name an export writes, given the model's shards (top-level entries only). */
+function bundleNames(shards: string[]): Set<string> {
+  return new Set<string>([...Object.values(BUNDLE_FILES), HISTOGRAM_FILE, ...shards.map((s) => s.split('/')[0])]);
+}
+
 /**
- * Writes the bundle for `runDir` into `outDir` (replacing an earlier bundle there atomically; a
- * non-empty folder that is not a bundle is refused rather than overwritten).
+ * Bundles written before the ownership marker are recognised only when every entry is a name an
+ * export writes (the fixed files, score-histogram.json and the shards model.json lists) and
+ * ares.json is a JSON object with classNames and threshold. Anything else (a user's folder that
+ * happens to hold an ares.json) is refused.
+ */
+export function isLegacyBundle(dir: string, entries: string[]): boolean {
+  const descriptor = tryReadJson(join(dir, BUNDLE_FILES.descriptor)) as Record<string, unknown> | undefined;
+  if (!descriptor || typeof descriptor !== 'object' || !Array.isArray(descriptor.classNames) || typeof descriptor.threshold !== 'object') return false;
+  let shards: string[] = [];
+  try {
+    shards = shardPaths(parseModelJson(readFileSync(join(dir, MODEL_JSON), 'utf8'), join(dir, MODEL_JSON)));
+  } catch {
+    return false;
+  }
+  const known = bundleNames(shards);
+  return entries.every((n) => known.has(n));
+}
+
+/** The names a later export may replace in `dir`: those the marker lists (or, for a legacy bundle, all). */
+function ownBundleEntries(dir: string, claim: ReturnType<typeof claimOutputFolder>): (name: string) => boolean {
+  if (claim === 'legacy') return () => true;
+  const files = new Set(readMarker(dir)?.files ?? []);
+  return (name) => name === MARKER_FILE || files.has(name);
+}
+
+/**
+ * Writes the bundle for `runDir` into `outDir`, replacing an earlier bundle there atomically. Only
+ * the files an earlier export wrote are replaced: other files in a bundle folder are kept, and a
+ * non-empty folder that is not a bundle is refused (src/util/output-folder.ts).
  */
 export async function exportBundle(runDir: string, outDir: string): Promise<ExportResult> {
   const run = readRun(runDir);
-  if (existsSync(outDir) && readdirSync(outDir).length > 0 && !existsSync(join(outDir, BUNDLE_FILES.descriptor))) {
-    throw new AresError('output folder is not empty and holds no earlier bundle; choose an empty or new folder', { file: outDir, exitCode: 2 });
-  }
+  const claim = claimOutputFolder(outDir, 'bundle', { legacy: isLegacyBundle });
+  const isOwn = ownBundleEntries(outDir, claim);
   const modelJsonPath = join(run.paths.model, MODEL_JSON);
   const shards = shardPaths(parseModelJson(readFileSync(modelJsonPath, 'utf8'), modelJsonPath));
   for (const s of shards) {
@@ -120,7 +152,9 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
   const nodeLoader = await buildLoaderModule('node');
   const tfjs = tfjsBrowserBuild();
   const page = await buildPage(run, { loader: BUNDLE_FILES.loader, tfjs: BUNDLE_FILES.tfjs });
+  const files = [...Object.values(BUNDLE_FILES), ...shards, ...(page.histogram ? [HISTOGRAM_FILE] : [])].sort();
   replaceDirAtomic(outDir, (tmp) => {
+    writeMarker(tmp, 'bundle', { files: [...new Set(files.map((f) => f.split('/')[0]))].sort() });
     copyFileSync(modelJsonPath, join(tmp, MODEL_JSON));
     for (const s of shards) copyFileSync(join(run.paths.model, s), join(tmp, s));
     writeFileSync(join(tmp, BUNDLE_FILES.descriptor), JSON.stringify(run.detector, null, 2) + '\n');
@@ -137,9 +171,6 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
       exports: { '.': { types: `./${BUNDLE_FILES.types}`, node: `./${BUNDLE_FILES.nodeLoader}`, default: `./${BUNDLE_FILES.loader}` } },
       types: BUNDLE_FILES.types, peerDependencies: { '@tensorflow/tfjs': '^4.22.0' },
     }, null, 2) + '\n');
-  });
-  return {
-    outDir, files: [...Object.values(BUNDLE_FILES), ...shards, ...(page.histogram ? [HISTOGRAM_FILE] : [])].sort(),
-    notes: page.note ? [page.note] : [],
-  };
+  }, isOwn);
+  return { outDir, files, notes: page.note ? [page.note] : [] };
 }

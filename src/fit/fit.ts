@@ -5,7 +5,7 @@
  * folder is written that predict, eval, export and report read like one from `ares train`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
@@ -24,7 +24,8 @@ import { metricRow, rejectedShare, subsampleRows, type RunMetrics } from '../pip
 import { prepareForConfig, type DataConfig } from '../pipeline/train-run.js';
 import { writeReport } from '../report/read.js';
 import { DETECTOR_VERSION, type DetectorSpec, type GraphModelSpec } from '../run/detector.js';
-import { writeRun } from '../run/folder.js';
+import { claimRunFolder, writeRun } from '../run/folder.js';
+import { fsError, withFsErrors } from '../util/fs.js';
 import { copyModelFiles, loadGraphModelFromDir } from '../run/model-io.js';
 import { parseJsonText } from '../util/json-text.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
@@ -355,10 +356,14 @@ function fitArtifacts(e: EvaluationResult, deployed: ScoreName, d: number): RunA
   };
 }
 
-/** Like `ares train`, never writes over an earlier run: the folder must be new or empty. */
+/**
+ * Never writes over an earlier run or a user's files: the folder must be new or empty (a file, a
+ * path under a file or a folder holding anything but the tool's lock and temp files is refused).
+ */
 function checkOutFree(out: string): void {
-  if (existsSync(out) && readdirSync(out).length > 0) {
-    throw new AresError(`${out} already holds files (an earlier run?); choose a new or empty --out`, { exitCode: 2 });
+  const state = claimRunFolder(out);
+  if (state === 'own' || state === 'legacy') {
+    throw new AresError(`${out} already holds a run; choose a new or empty --out`, { exitCode: 2 });
   }
 }
 
@@ -366,17 +371,19 @@ function checkOutFree(out: string): void {
 async function writeFitRun(out: string, graphDir: string | null, parts: Parameters<typeof writeRun>[1]): Promise<void> {
   checkOutFree(out);
   const abs = resolve(out);
-  mkdirSync(dirname(abs), { recursive: true });
   const tmp = join(dirname(abs), `.${basename(abs)}.fit-${process.pid}-${Date.now()}.tmp`);
   try {
+    withFsErrors(out, () => mkdirSync(dirname(abs), { recursive: true }));
     await writeRun(tmp, parts);
     // A graph model is stored as the user's files, unchanged (detector.json names its nodes).
     if (graphDir) copyModelFiles(graphDir, join(tmp, 'model'));
-    if (existsSync(abs)) rmSync(abs, { recursive: true }); // empty: checked above
-    renameSync(tmp, abs);
+    withFsErrors(out, () => {
+      if (existsSync(abs)) rmSync(abs, { recursive: true }); // empty but for the tool's lock or temp files: checked above
+      renameSync(tmp, abs);
+    });
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw err;
+    try { rmSync(tmp, { recursive: true, force: true }); } catch { /* the original error says why */ }
+    throw fsError(err, out);
   }
   writeReport(abs);
 }

@@ -16,7 +16,8 @@ import { DEFAULT_CONFIG, type TrainConfig } from '../methods/config.js';
 import { canonicalJson, withStoredAugment } from '../methods/train.js';
 import { AresError } from '../errors.js';
 import type { ScoreName } from '../eval/evaluate.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { withFsErrors, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { claimOutputFolder, isDir, writeMarker } from '../util/output-folder.js';
 import { describeOwner, tryLock, type Lock, type LockOwner } from '../util/lock.js';
 import type { RunMetrics } from './run-folder.js';
 import { resolveConfig, runLockPath } from './train-run.js';
@@ -197,8 +198,25 @@ export interface BenchmarkHooks {
 
 export interface BenchmarkOptions { shard?: Shard }
 
+/**
+ * Checks that the benchmark may write into `out` and marks it as a benchmark results folder
+ * (src/util/output-folder.ts). A folder from before the marker (or cells restored from published
+ * results) is recognised when it holds only results.json, results.md, events.jsonl and the
+ * config's cell folders (one per entry label).
+ */
+export function claimBenchmarkFolder(c: BenchmarkConfig, out: string): void {
+  const cellFolders = new Set(c.entries.map((e) => slug(e.label)));
+  const files = new Set(['results.json', 'results.md', 'events.jsonl']);
+  claimOutputFolder(out, 'benchmark', {
+    legacy: (dir, entries) => entries.every((n) => files.has(n) || (cellFolders.has(n) && isDir(join(dir, n)))),
+  });
+  withFsErrors(out, () => mkdirSync(out, { recursive: true }), 'cannot create the folder');
+  writeMarker(out, 'benchmark');
+}
+
 export async function runBenchmark(c: BenchmarkConfig, out: string, hooks: BenchmarkHooks, opts: BenchmarkOptions = {}):
   Promise<{ cells: CellResult[]; skipped: Cell[]; markdown: string | null }> {
+  claimBenchmarkFolder(c, out);
   const mine = cellsOf(c, out).filter((cell) => !opts.shard || cell.index % opts.shard.count === opts.shard.index);
   const cells: CellResult[] = [];
   const skipped: Cell[] = [];
@@ -244,6 +262,7 @@ export async function runBenchmark(c: BenchmarkConfig, out: string, hooks: Bench
  * cells not finished yet are listed, not guessed. `known` supplies this process's own timings.
  */
 export function collectBenchmark(c: BenchmarkConfig, out: string, known = new Map<string, CellResult>()): { cells: CellResult[]; missing: Cell[]; markdown: string } {
+  claimBenchmarkFolder(c, out);
   const cells: CellResult[] = [];
   const missing: Cell[] = [];
   for (const cell of cellsOf(c, out)) {

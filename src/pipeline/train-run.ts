@@ -11,18 +11,21 @@ import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type S
 import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
-import { evaluate, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
+import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { AUGMENT_MODES } from '../data/augment.js';
 import { describeOwner, tryLock, type Lock } from '../util/lock.js';
 import { writeReport } from '../report/index.js';
+import { claimRunFolder } from '../run/folder.js';
+import { readMarker, removeLeftoverTemps, writeMarker } from '../util/output-folder.js';
 import { writeRunFolder } from './run-folder.js';
 
 export interface TrainRunOptions {
   /** Run folder; nothing is written when absent. */
   out?: string;
   resume?: boolean;
+  /** Scores to evaluate; default: on resume the ones the run was started with (kept in its marker), else energy. */
   scores?: ScoreName[];
   onStep?: (s: StepStats) => void;
   onEpoch?: (e: EpochRecord) => void;
@@ -122,8 +125,11 @@ export function lockRunFolder(out: string, purpose = 'ares train'): Lock {
 }
 
 export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}): Promise<TrainRunResult> {
+  // Never write into a folder that is not a run folder (a user's files would be overwritten).
+  if (opts.out) claimRunFolder(opts.out);
   const lock = opts.out && !opts.lock ? lockRunFolder(opts.out) : opts.lock;
   try {
+    if (opts.out) opts = prepareRunFolder(opts.out, opts);
     return await trainRunLocked(config, opts, lock);
   } finally {
     if (lock !== opts.lock) lock?.release();
@@ -158,6 +164,22 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
     writeReport(opts.out);
   }
   return result;
+}
+
+/**
+ * Marks the run folder as the tool's (with the scores asked for, so a resume evaluates the same
+ * ones) and, on resume, removes temp files a killed process left (e.g. a half-written model/).
+ * Runs while holding the folder's lock.
+ */
+function prepareRunFolder(out: string, opts: TrainRunOptions): TrainRunOptions {
+  let scores = opts.scores;
+  if (opts.resume) {
+    for (const d of [out, join(out, 'checkpoints'), join(out, 'artifacts'), join(out, 'model')]) removeLeftoverTemps(d);
+    const stored = readMarker(out)?.scores?.filter((s): s is ScoreName => (SCORE_NAMES as readonly string[]).includes(s));
+    scores ??= stored?.length ? stored : undefined;
+  }
+  writeMarker(out, 'run', scores ? { scores } : {});
+  return { ...opts, scores };
 }
 
 /** The configuration a run folder was started with (resume continues it unchanged). */

@@ -3,14 +3,15 @@
  * the metrics later), readRun validates what a run must have and reads the rest lazily.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { withFsErrors, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { claimOutputFolder, isDir, isToolEntry, tryReadJson, writeMarker, type ClaimResult } from '../util/output-folder.js';
 import { readArtifacts, writeArtifacts, type LoadedArtifacts } from './artifacts.js';
 import { parseDetectorSpec, type DetectorSpec } from './detector.js';
 import { isObject, readJsonFile } from './json-file.js';
-import { loadLayersModelFromDir, saveLayersModel } from './model-io.js';
+import { loadLayersModelFromDir, modelFolderNames, saveLayersModel } from './model-io.js';
 import type { RunArtifacts, RunConfig, RunHistory, RunMetrics, ThresholdFile } from './types.js';
 import { parseHistory, parseMetrics, parseThreshold } from './validate.js';
 
@@ -61,10 +62,49 @@ export function runPaths(dir: string): RunFolder['paths'] {
   return Object.fromEntries(Object.entries(RUN_FILES).map(([k, v]) => [k, join(abs, v)])) as RunFolder['paths'];
 }
 
-/** Writes the given parts of a run into `dir` (created if needed); each file is written atomically. */
+/**
+ * Run folders written before the ownership marker (src/util/output-folder.ts) are recognised only
+ * when every entry is a name a run folder holds, config.json is a JSON object with the string
+ * fields `method` and `id` that every run config has, model/ (when present) holds only model.json
+ * and the shards it lists, and checkpoints/ only checkpoint files. Anything else is refused, so a
+ * user's folder that happens to hold a config.json is never written into.
+ */
+export function isLegacyRunFolder(dir: string, entries: string[]): boolean {
+  const known = new Set<string>(Object.values(RUN_FILES));
+  if (!entries.every((n) => known.has(n))) return false;
+  const config = tryReadJson(join(dir, RUN_FILES.config));
+  if (!isObject(config) || typeof config.method !== 'string' || typeof config.id !== 'string') return false;
+  const model = join(dir, RUN_FILES.model);
+  if (existsSync(model)) {
+    if (!isDir(model)) return false;
+    const own = modelFolderNames(model);
+    if (!readdirSync(model).every((n) => own.has(n) || isToolEntry(n))) return false;
+  }
+  const checkpoints = join(dir, RUN_FILES.checkpoints);
+  if (existsSync(checkpoints)) {
+    if (!isDir(checkpoints)) return false;
+    if (!readdirSync(checkpoints).every((n) => /^epoch-\d+\.ckpt$/.test(n) || isToolEntry(n))) return false;
+  }
+  return true;
+}
+
+/**
+ * Checks that a run may be written into `dir` (missing, empty, a run folder of ours or a legacy
+ * one), or throws an AresError naming the folder; see claimOutputFolder.
+ */
+export function claimRunFolder(dir: string, flag = '--out'): ClaimResult {
+  return claimOutputFolder(dir, 'run', { flag, legacy: isLegacyRunFolder });
+}
+
+/**
+ * Writes the given parts of a run into `dir` (created if needed); each file is written atomically.
+ * The folder must be missing, empty or a run folder (claimRunFolder); it is marked as one.
+ */
 export async function writeRun(dir: string, parts: Partial<RunParts>): Promise<void> {
   const p = runPaths(dir);
-  mkdirSync(p.checkpoints, { recursive: true });
+  claimRunFolder(dir);
+  withFsErrors(dir, () => mkdirSync(p.checkpoints, { recursive: true }));
+  writeMarker(dir, 'run');
   if (parts.config) writeJsonAtomic(p.config, parts.config);
   if (parts.model) await saveLayersModel(parts.model, p.model);
   if (parts.detector) {

@@ -4,9 +4,10 @@
  * bytes go through a save handler / fromMemory here.
  */
 import * as tf from '@tensorflow/tfjs';
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
+import { fsError, withFsErrors } from '../util/fs.js';
 import { readRegularFileSync } from '../util/read-file.js';
 import { MODEL_JSON, WEIGHTS_FILE, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
 import type { DetectorSpec } from './detector.js';
@@ -23,35 +24,68 @@ function joinWeights(data: tf.io.WeightData | undefined): Uint8Array {
 /**
  * Replaces folder `dir` with what `fill(tmp)` writes into a fresh temp folder beside it, so a
  * reader never sees a half-written folder (two renames; the old copy is removed afterwards).
+ *
+ * Only the tool's own files are replaced: entries of the old folder for which `isOwn(name)` is
+ * false (a user's file that ended up in the folder) are moved, unchanged, into the new folder
+ * before the swap, and moved back if anything fails, so they are never deleted. By default no
+ * entry counts as the tool's. A user's entry with the name of a new file is refused.
+ * File-system failures are AresErrors naming `dir`.
  */
-export function replaceDirAtomic(dir: string, fill: (tmp: string) => void): void {
-  mkdirSync(dirname(dir), { recursive: true });
+export function replaceDirAtomic(dir: string, fill: (tmp: string) => void, isOwn: (name: string) => boolean = () => false): void {
   const stamp = `${process.pid}.${Date.now()}`;
   const tmp = join(dirname(dir), `.${basename(dir)}.${stamp}.tmp`);
   const old = join(dirname(dir), `.${basename(dir)}.${stamp}.old`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
+  withFsErrors(dir, () => {
+    mkdirSync(dirname(dir), { recursive: true });
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+  });
+  const moved: string[] = [];
   try {
     fill(tmp);
-    if (existsSync(dir)) renameSync(dir, old);
+    if (existsSync(dir)) {
+      const foreign = readdirSync(dir).filter((n) => !isOwn(n));
+      const clash = foreign.find((n) => existsSync(join(tmp, n)));
+      if (clash) {
+        throw new AresError(`${clash} was not written by ares-ood but has the name of a file it writes; move it away and try again`, { file: join(dir, clash), exitCode: 2 });
+      }
+      for (const n of foreign) { renameSync(join(dir, n), join(tmp, n)); moved.push(n); }
+      renameSync(dir, old);
+    }
     renameSync(tmp, dir);
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (existsSync(old) && !existsSync(dir)) renameSync(old, dir);
-    throw err;
+    // Put everything back as it was: the old folder, then the user's entries inside it.
+    try {
+      if (existsSync(old) && !existsSync(dir)) renameSync(old, dir);
+      for (const n of moved) renameSync(join(tmp, n), join(dir, n));
+      rmSync(tmp, { recursive: true, force: true });
+    } catch { /* the original error says what went wrong */ }
+    throw fsError(err, dir);
   }
-  rmSync(old, { recursive: true, force: true });
+  // The old copy now holds only the tool's own files.
+  withFsErrors(old, () => rmSync(old, { recursive: true, force: true }), 'cannot remove the replaced folder');
 }
 
-/** Writes model.json + weights.bin into `dir` (replacing it atomically). */
+/** The files of a tfjs model folder the tool writes: model.json and the weight shards it lists. */
+export function modelFolderNames(dir: string): Set<string> {
+  const names = new Set<string>([MODEL_JSON, WEIGHTS_FILE]);
+  try {
+    const m = parseModelJson(readOrFail(join(dir, MODEL_JSON), 'model file', MAX_MODEL_JSON_BYTES).toString('utf8'), join(dir, MODEL_JSON));
+    for (const p of shardPaths(m)) names.add(p.split('/')[0]);
+  } catch { /* no (valid) model.json: only the fixed names */ }
+  return names;
+}
+
+/** Writes model.json + weights.bin into `dir` (replacing it atomically; files it did not write stay). */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
   await model.save(tf.io.withSaveHandler(async (artifacts) => {
     const json = modelJsonFor(artifacts);
     const weights = joinWeights(artifacts.weightData);
+    const own = modelFolderNames(dir);
     replaceDirAtomic(dir, (tmp) => {
       writeFileSync(join(tmp, MODEL_JSON), JSON.stringify(json));
       writeFileSync(join(tmp, WEIGHTS_FILE), weights);
-    });
+    }, (name) => own.has(name));
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
   }));
 }

@@ -21,6 +21,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesS
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { fsError, withFsErrors } from './fs.js';
 
 export interface LockOwner {
   pid: number;
@@ -68,7 +69,8 @@ function procStat(pid: number): string[] | null {
 /** The kernel start time of a process (field 22 of /proc/<pid>/stat), or null where there is no /proc. */
 const procStartOf = (pid: number): string | null => procStat(pid)?.[19] ?? null;
 
-function pidAlive(pid: number): boolean {
+/** Whether process `pid` on this host is running (a zombie counts as gone). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {
@@ -109,7 +111,8 @@ function createExclusive(path: string, content: string): boolean {
     fd = openSync(path, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+    // A read-only or full disk, or a file where the folder should be: name the folder, not a stack.
+    throw fsError(err, dirname(path), 'cannot create the lock file');
   }
   try {
     writeSync(fd, content);
@@ -139,7 +142,7 @@ function breakStale(path: string, seen: LockOwner | null): boolean {
 }
 
 export function tryLock(path: string, purpose: string): TryLock {
-  mkdirSync(dirname(path), { recursive: true });
+  withFsErrors(dirname(path), () => mkdirSync(dirname(path), { recursive: true }), 'cannot create the folder');
   const owner: LockOwner = {
     pid: process.pid, host: hostname(), since: new Date().toISOString(), procStart: procStartOf(process.pid),
     token: randomBytes(8).toString('hex'), purpose,

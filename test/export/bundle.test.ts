@@ -125,7 +125,7 @@ beforeAll(async () => {
 
 describe('ares export', () => {
   it('writes a self-contained bundle whose loader imports only the tfjs copied beside it', () => {
-    expect(readdirSync(bundleDir).sort()).toEqual(['README.md', 'ares.json', 'index.html', 'loader.d.ts', 'loader.js', 'loader.node.js', 'model.json', 'package.json', 'score-histogram.json', 'tf.fesm.min.js', 'weights.bin']);
+    expect(readdirSync(bundleDir).sort()).toEqual(['.ares-ood.json', 'README.md', 'ares.json', 'index.html', 'loader.d.ts', 'loader.js', 'loader.node.js', 'model.json', 'package.json', 'score-histogram.json', 'tf.fesm.min.js', 'weights.bin']);
     expect(JSON.parse(readFileSync(join(bundleDir, 'ares.json'), 'utf8'))).toEqual(run.detector);
     const loader = readFileSync(join(bundleDir, 'loader.js'), 'utf8');
     const staticImports = [...loader.matchAll(/^\s*import\s[^;]*?from\s*["']([^"']+)["']/gm)].map((m) => m[1]);
@@ -257,7 +257,7 @@ describe('ares export', () => {
     const other = join(dir, 'not-a-bundle');
     mkdirSync(other);
     writeFileSync(join(other, 'thesis.tex'), 'precious');
-    const e = await expectAresError(() => exportBundle(runDir, other), 'not empty and holds no earlier bundle', other);
+    const e = await expectAresError(() => exportBundle(runDir, other), 'not empty and is not an exported bundle', other);
     expect(e.exitCode).toBe(2);
     expect(readdirSync(other)).toEqual(['thesis.tex']);
     await expectAresError(() => exportBundle(join(dir, 'missing-run'), join(dir, 'out')), 'run folder not found');

@@ -81,7 +81,7 @@ describe('ares fit on a plain tfjs model', () => {
   it('refuses an existing run folder, and explains a mismatch of classes', () => {
     const again = runCli(['fit', '--model', modelDir, ...DATA, '--out', runDir]);
     expect(again.code).not.toBe(0);
-    expect(again.stderr).toMatch(/already holds files/);
+    expect(again.stderr).toMatch(/already holds a run/);
     const wrong = runCli(['fit', '--model', modelDir, '--id', 'mnist', '--limit', '300', '--out', join(dir, 'wrong')]);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/10 classes .* but the model has 6 outputs/);

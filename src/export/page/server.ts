@@ -2,12 +2,12 @@
  * `ares serve`: a static HTTP server for one exported bundle, so its page can load the model
  * (browsers refuse module imports and fetches from a file:// page). Loopback only, read only, no
  * directory listings; nothing outside the bundle folder is reachable, through `..`, encoded
- * separators or symbolic links alike.
+ * separators or symbolic links alike, and no dot-file inside it (404).
  */
 import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { extname, resolve, sep } from 'node:path';
+import { extname, relative, resolve, sep } from 'node:path';
 import { AresError } from '../../errors.js';
 
 export const DEFAULT_PORT = 8080;
@@ -56,6 +56,12 @@ export function checkBundleDir(dir: string): string {
 
 const inside = (root: string, p: string) => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 
+/**
+ * Whether a path inside `root` passes through a dot-file or dot-folder (the ownership marker, a
+ * lock, temp files, .git, .env): none is part of a bundle's page, so none is served.
+ */
+export const isHiddenPath = (root: string, p: string) => relative(root, p).split(sep).some((part) => part.startsWith('.'));
+
 /** The file a URL path names inside `root`, or an HTTP status explaining why there is none. */
 async function resolveFile(root: string, urlPath: string): Promise<string | number> {
   let path: string;
@@ -68,6 +74,7 @@ async function resolveFile(root: string, urlPath: string): Promise<string | numb
   if (path.endsWith('/')) path += 'index.html';
   const file = resolve(root, `.${path}`);
   if (!inside(root, file)) return 403;
+  if (isHiddenPath(root, file)) return 404;
   let real: string;
   try {
     real = realpathSync(file);
@@ -76,6 +83,7 @@ async function resolveFile(root: string, urlPath: string): Promise<string | numb
   }
   // A symbolic link in the bundle must not lead outside it.
   if (!inside(root, real)) return 403;
+  if (isHiddenPath(root, real)) return 404;
   return (await stat(real)).isFile() ? real : 404;
 }
 
