@@ -61,7 +61,21 @@ function fitMahalanobis(data: LabelledOutputsIn): MahalanobisState {
   const x = readMatrix(data.features, 'mahalanobis features');
   const numClasses = readMatrix(data.logits, 'mahalanobis logits').cols;
   checkLabels(data.labels, x.rows, numClasses, 'mahalanobis fit');
-  return fitGaussians(x, data.labels, numClasses);
+  const seen = seenClassLabels(data.labels, numClasses);
+  return fitGaussians(x, seen.labels, seen.count);
+}
+
+/**
+ * Labels renumbered over the classes that have training rows. A model may have outputs the ID data
+ * has no images of (ares fit on a subset of its classes); such a class has no mean to estimate, so
+ * the class-conditional scores (this one, RMDS) take their minimum over the classes that were seen.
+ */
+export function seenClassLabels(labels: ArrayLike<number>, numClasses: number): { labels: Int32Array; count: number } {
+  const index = new Int32Array(numClasses).fill(-1);
+  for (let i = 0; i < labels.length; i++) index[labels[i]] = 0;
+  let count = 0;
+  for (let c = 0; c < numClasses; c++) if (index[c] === 0) index[c] = count++;
+  return { labels: Int32Array.from(labels, (c) => index[c]), count };
 }
 
 /**

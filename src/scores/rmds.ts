@@ -14,7 +14,7 @@
  * within + between), so it is positive definite wherever Σ is.
  */
 import { AresError, NotFittedError } from '../errors.js';
-import { fitGaussians, mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, whitenMeans, type MahalanobisState } from './mahalanobis.js';
+import { fitGaussians, seenClassLabels, mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, whitenMeans, type MahalanobisState } from './mahalanobis.js';
 import { checkLabels, type Detector, type LabelledOutputsIn, type Matrix, type OutputsIn, readMatrix } from './types.js';
 
 export interface RmdsState {
@@ -53,7 +53,8 @@ function fitRmds(data: LabelledOutputsIn): RmdsState {
   const x = readMatrix(data.features, 'rmds features');
   const numClasses = readMatrix(data.logits, 'rmds logits').cols;
   checkLabels(data.labels, x.rows, numClasses, 'rmds fit');
-  const classes = fitGaussians(x, data.labels, numClasses);
+  const seen = seenClassLabels(data.labels, numClasses);
+  const classes = fitGaussians(x, seen.labels, seen.count);
   const background = fitGaussians(x, new Int32Array(x.rows), 1, classes.kept);
   return { classes, background };
 }
