@@ -64,7 +64,7 @@ export function register(program: Command): void {
           ? (s.featuresLayer === '(none)' ? 'features: none (logit scores only)' : `features: output of graph node "${s.featuresLayer}" (d = ${s.featureDim})`)
           : `features: output of layer "${s.featuresLayer}" (d = ${s.featureDim})`,
         `input:    ${s.inputShape.join('×')}, ${s.normalizationSource}`,
-        ...classLines(s),
+        ...classLines(s, o.unseenClasses),
         `γ = ${s.gamma.toPrecision(6)} (${s.deployedScore}): accepts ${pct(s.tpr)} of ID validation by construction; measured on ${s.validationCount} images: ${pct(s.idValidationRejected)} rejected`,
         formatMetricsTable(s.metrics, accuracyLine(s)),
         `run folder: ${o.out}`,
@@ -75,19 +75,22 @@ export function register(program: Command): void {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** Which outputs had ID images, how they were labelled, and what the others answer. */
-function classLines(s: FitSummary): string[] {
+function classLines(s: FitSummary, asked: string): string[] {
   const { classes, unseenClasses } = s;
   const names = (ks: number[]) => ks.map((k) => classes.classNames[k]).join(', ');
   const seen = classes.order.flatMap((src, k) => (src >= 0 ? [k] : []));
   const K = classes.classNames.length;
   const lines = [classes.by === 'model-predictions'
-    ? `labels:   the model's own predictions (an unlabelled ID folder); ID accuracy not measured`
+    ? 'labels:   the model\'s own predictions (an unlabelled ID folder); ID accuracy not measured'
     : `classes:  ${seen.length === K ? `all ${K}` : `${seen.length} of ${K}`} with ID images: ${names(seen)} (matched by ${classes.by})`];
   if (classes.by === 'model-predictions') lines.push(`classes:  ${seen.length} of ${K} predicted on the ID images: ${names(seen)}`);
   if (unseenClasses) {
+    const why = classes.by === 'model-predictions' ? 'never predicted on the ID training images' : 'no ID images';
     const answer = unseenClasses.answer === 'known' ? 'answered as their class when the score accepts' : 'always answered "unknown"';
-    lines.push(`unseen:   ${names(unseenClasses.classes)}: no ID images, ${answer} (--unseen-classes ${unseenClasses.answer}); `
+    lines.push(`unseen:   ${names(unseenClasses.classes)}: ${why}, ${answer} (--unseen-classes ${unseenClasses.answer}); `
       + `${pct(s.unseenPredictedShare)} of the ID test images are predicted as one of them`);
+  } else if (asked === 'unknown') {
+    lines.push('unseen:   none (every output has ID images, so --unseen-classes unknown changes nothing)');
   }
   return lines;
 }

@@ -113,7 +113,7 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
   let [train, val] = splitOff(trainAll, valFraction, spec.seed, SALT_VAL);
   let classNames = trainAll.classNames;
   if (!classNames || !trainAll.labels) {
-    if (!spec.allowUnlabelled) throw new AresError(`${spec.id}: the in-distribution set must be labelled (class sub-folders, label files)`);
+    if (!spec.allowUnlabelled) throw new AresError(`${spec.id}: the in-distribution set must be labelled (class sub-folders, label files); only ares fit takes an unlabelled folder (it labels it with the model's predictions)`);
     classNames = [];
   } else if (spec.labelMap) {
     const where = spec.id;
