@@ -58,11 +58,10 @@ export interface ImageDataLike {
 export type DetectorInput = tf.Tensor4D | tf.Tensor3D | ImageDataLike | ImageDataLike[];
 
 export interface Prediction {
-  /** Class name, or 'unknown' when score < gamma or the class is declared unknown. */
+  /** Class name, or 'unknown' when score < gamma or the class is declared unknown. accepted: score >= gamma. */
   label: string;
   classIndex: number;
   score: number;
-  /** score >= gamma */
   accepted: boolean;
   /** Present when classIndex is an unseen class declared unknown: label is 'unknown' whatever the score. */
   declaredUnknown?: true;
