@@ -50,8 +50,16 @@ export function parseResizeFlag(v: string): ResizeMode {
 const pct = (x: number) => (100 * x).toFixed(2).padStart(7);
 
 /** The metrics of one run as an aligned text table (percentages). */
-export function formatMetricsTable(m: RunMetrics): string {
-  const lines = [`ID accuracy: ${(100 * m.idAccuracy).toFixed(2)}%   (${m.method}, ${m.model}, seed ${m.seed}, backend ${m.backend})`];
+/** ID accuracy and what run it is; a fit's "model" is just "fitted", so it is named for what it is. */
+function runLine(m: RunMetrics): string {
+  const acc = typeof m.idAccuracy === 'number' ? `${(100 * m.idAccuracy).toFixed(2)}%` : 'not measured';
+  const what = m.method === 'fit' ? 'ares fit on a given model' : `${m.method}, ${m.model}`;
+  return `ID accuracy: ${acc}   (${what}, seed ${m.seed}, backend ${m.backend})`;
+}
+
+/** `headline` replaces the first line (ID accuracy and run) for commands that say it their own way (fit). */
+export function formatMetricsTable(m: RunMetrics, headline?: string): string {
+  const lines = [headline ?? runLine(m)];
   const rows = [...m.rows.map((r) => ({ ...r, kind: 'test' })), ...m.validationRows.map((r) => ({ ...r, kind: 'validation' }))];
   if (rows.length === 0) return lines.join('\n');
   const width = Math.max(8, ...rows.map((r) => r.ood.length));

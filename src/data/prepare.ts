@@ -31,8 +31,19 @@ export interface DatasetSpec {
   seed: number;
   /** Open-set: only these ID classes (relabelled 0..k−1); the others' test images become an OOD set. */
   idClasses?: number[];
-  /** With idClasses, add the held-out classes' test images as an OOD set (default true). */
+  /** With idClasses, add the held-out classes' test images as an OOD set (default true; none when idClasses keep every class). */
   heldOutAsOod?: boolean;
+  /**
+   * Renumbers the ID labels after idClasses: label y becomes labelMap.labels[y], one of
+   * labelMap.classNames. `ares fit` gives images the model's output indices this way when they
+   * cover only some of its outputs, and records the map so `ares eval` reloads the same labels.
+   */
+  labelMap?: LabelMap;
+  /**
+   * Accept an ID source without labels (a flat image folder): the sets come back unlabelled and
+   * classNames is empty. Only `ares fit` can use such data (it labels it with the model's predictions).
+   */
+  allowUnlabelled?: boolean;
   /** Given statistics instead of computing them (e.g. from a saved run). */
   normalization?: Normalization;
   /** Images per generated OOD set (default 2,000). */
@@ -40,6 +51,11 @@ export interface DatasetSpec {
   fit?: ResizeFit;
   skipBad?: boolean;
   cifar100Labels?: 'fine' | 'coarse';
+}
+
+export interface LabelMap {
+  labels: number[];
+  classNames: string[];
 }
 
 export interface PreparedDataset {
@@ -73,7 +89,7 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
     // No published split: carve the test set out with the seed, before any limit.
     let all = await loadResolved(idSrc, { ...base, shape: atLoad });
     if (spec.idClasses) {
-      if (spec.heldOutAsOod !== false) ood.push(heldOut(all, spec));
+      if (spec.heldOutAsOod !== false) ood.push(...heldOut(all, spec));
       all = subsetClasses(all, spec.idClasses);
     }
     [trainAll, test] = splitOff(all, testFraction, spec.seed, SALT_TEST);
@@ -83,7 +99,7 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
     trainAll = await loadResolved({ ...idSrc, split: 'train' }, { ...base, shape: atLoad, classes: spec.idClasses });
     const testShape = idSrc.format === 'image-folder' ? trainAll.shape : undefined;
     const fullTest = await loadResolved({ ...idSrc, split: 'test' }, { ...base, shape: testShape });
-    if (spec.idClasses && spec.heldOutAsOod !== false) ood.push(heldOut(fullTest, spec));
+    if (spec.idClasses && spec.heldOutAsOod !== false) ood.push(...heldOut(fullTest, spec));
     test = spec.idClasses ? subsetClasses(fullTest, spec.idClasses) : fullTest;
   }
   if (spec.limit !== undefined) {
@@ -94,9 +110,16 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
   trainAll = conformSet(trainAll, shape, spec.fit);
   test = conformSet(test, shape, spec.fit);
   ood.forEach((s, i) => { ood[i] = conformSet(s, shape, spec.fit); });
-  const [train, val] = splitOff(trainAll, valFraction, spec.seed, SALT_VAL);
-  const classNames = trainAll.classNames;
-  if (!classNames || !trainAll.labels) throw new AresError(`${spec.id}: the in-distribution set must be labelled (class sub-folders, label files)`);
+  let [train, val] = splitOff(trainAll, valFraction, spec.seed, SALT_VAL);
+  let classNames = trainAll.classNames;
+  if (!classNames || !trainAll.labels) {
+    if (!spec.allowUnlabelled) throw new AresError(`${spec.id}: the in-distribution set must be labelled (class sub-folders, label files); only ares fit takes an unlabelled folder (it labels it with the model's predictions)`);
+    classNames = [];
+  } else if (spec.labelMap) {
+    const where = spec.id;
+    [train, val, test] = [train, val, test].map((set) => applyLabelMap(set, spec.labelMap!, where));
+    classNames = [...spec.labelMap.classNames];
+  }
   if (train.count === 0) throw new AresError(`${spec.id}: no training images left after the validation split`);
   const normalization = spec.normalization ? checkNormalization(spec.normalization, shape[2]) : computeNormalization(train);
 
@@ -116,13 +139,30 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
   };
 }
 
-/** The held-out classes' images as one unlabelled OOD set (open-set experiments). */
-function heldOut(set: ImageSet, spec: DatasetSpec): ImageSet {
+/**
+ * Labels renumbered by `map` (see DatasetSpec.labelMap). The map must name a distinct class for each
+ * of the set's classes: a wrong one would silently mislabel every image.
+ */
+export function applyLabelMap(set: ImageSet, map: LabelMap, where: string): ImageSet {
+  if (!set.labels) return set;
+  const { labels, classNames } = map;
+  const k = classNames.length;
+  const own = set.classNames?.length ?? labels.length;
+  if (labels.length !== own || new Set(labels).size !== labels.length || !labels.every((y) => Number.isInteger(y) && y >= 0 && y < k)
+    || set.labels.some((y) => y >= labels.length)) {
+    throw new AresError(`labelMap [${labels.join(', ')}] does not give the ${own} ID classes${set.classNames ? ` (${set.classNames.join(', ')})` : ''} distinct classes of ${k}`, { file: where, exitCode: 2 });
+  }
+  return { ...set, labels: set.labels.map((y) => labels[y]), classNames: [...classNames] };
+}
+
+/** The held-out classes' images as one unlabelled OOD set (open-set experiments); none when idClasses keep every class. */
+function heldOut(set: ImageSet, spec: DatasetSpec): ImageSet[] {
   const others = set.classNames!.map((_, i) => i).filter((i) => !spec.idClasses!.includes(i));
-  if (others.length === 0) throw new AresError(`${spec.id}: idClasses keep every class, so there are no held-out classes for OOD`, { exitCode: 2 });
+  // Keeping every class is a valid choice (e.g. the classes in the model's order): nothing is held out.
+  if (others.length === 0) return [];
   const name = `${spec.id.replace(/:(train|test)$/, '')}:held-out classes ${others.join(',')}`;
   const out = otherClasses(set, spec.idClasses!, name);
-  return spec.limit !== undefined ? limitSet(out, spec.limit, spec.seed + 2) : out;
+  return [spec.limit !== undefined ? limitSet(out, spec.limit, spec.seed + 2) : out];
 }
 
 /** Splits off a seeded random `fraction` of the set (at least one image when fraction > 0); both parts keep their order. */

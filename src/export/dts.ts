@@ -46,6 +46,11 @@ export interface DetectorSpec {
     headKernelTransposed?: boolean;
     headBias?: string;
   };
+  /**
+   * Outputs fitted without ID images (ascending) and what predicting one answers: 'known' (its
+   * class name when the score accepts) or 'unknown' (always).
+   */
+  unseenClasses?: { classes: number[]; answer: 'known' | 'unknown' };
 }
 
 export interface ImageDataLike {
@@ -59,11 +64,13 @@ export interface ImageDataLike {
 export type DetectorInput = tf.Tensor4D | tf.Tensor3D | ImageDataLike | ImageDataLike[];
 
 export interface Prediction {
-  /** Class name, or 'unknown' when score < gamma. */
+  /** Class name, or 'unknown' when score < gamma or the class is declared unknown. accepted: score >= gamma. */
   label: string;
   classIndex: number;
   score: number;
   accepted: boolean;
+  /** Present when classIndex is an unseen class declared unknown: label is 'unknown' whatever the score. */
+  declaredUnknown?: true;
   probabilities?: number[];
 }
 

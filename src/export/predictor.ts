@@ -12,7 +12,7 @@ import { toModelInput, type DetectorInput } from './input.js';
 export const UNKNOWN = 'unknown';
 
 export interface Prediction {
-  /** The predicted class name, or 'unknown' when the score is below γ. */
+  /** The predicted class name, or 'unknown' when the score is below γ or the class is declared unknown. */
   label: string;
   /** Index of the top class (also reported when the image is rejected). */
   classIndex: number;
@@ -20,6 +20,11 @@ export interface Prediction {
   score: number;
   /** score ≥ γ. */
   accepted: boolean;
+  /**
+   * Present when the top class is one the detector was fitted without images of and that the fit
+   * declared unknown (spec.unseenClasses, answer 'unknown'): the label is 'unknown' whatever the score.
+   */
+  declaredUnknown?: true;
   /** Softmax over the classes, when asked for. */
   probabilities?: number[];
 }
@@ -97,8 +102,14 @@ function graphRunner(model: tf.GraphModel, spec: DetectorSpec, K: number, withFe
   return { featureDim: withFeatures ? shapes[1][1] as number : 0, run: exec };
 }
 
+/** Outputs whose prediction answers "unknown" whatever the score (empty unless the fit declared unseen classes unknown). */
+export function declaredUnknownClasses(spec: DetectorSpec): Set<number> {
+  return new Set(spec.unseenClasses?.answer === 'unknown' ? spec.unseenClasses.classes : []);
+}
+
 export function createDetector(model: tf.LayersModel | tf.GraphModel, spec: DetectorSpec): Detector {
   const K = spec.classNames.length;
+  const declared = declaredUnknownClasses(spec);
   const withFeatures = needsFeatures(spec.score);
   const runner = model instanceof tf.GraphModel ? graphRunner(model, spec, K, withFeatures) : layersRunner(model, spec, K, withFeatures);
   if (!(model instanceof tf.GraphModel) && spec.model) throw new AresError('the detector description is for a tfjs graph model, but a layers model was given');
@@ -139,8 +150,10 @@ export function createDetector(model: tf.LayersModel | tf.GraphModel, spec: Dete
         const score = scores[i];
         const classIndex = argmax(row);
         const accepted = accepts(score, spec.threshold.gamma);
+        const unknownClass = declared.has(classIndex);
         out.push({
-          label: accepted ? spec.classNames[classIndex] : UNKNOWN, classIndex, score, accepted,
+          label: accepted && !unknownClass ? spec.classNames[classIndex] : UNKNOWN, classIndex, score, accepted,
+          ...(unknownClass ? { declaredUnknown: true as const } : {}),
           ...(opts.probabilities ? { probabilities: softmax(row) } : {}),
         });
       }

@@ -4,14 +4,15 @@
  * images at the chosen TPR (never on OOD data), any OOD sets are evaluated, and — with `out` — a run
  * folder is written that predict, eval, export and report read like one from `ares train`.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
 import { conformSet } from '../data/transform.js';
 import { DEFAULT_RESIZE, type ResizeMode } from '../data/input-contract.js';
-import type { PreparedDataset } from '../data/prepare.js';
+import { applyLabelMap, type PreparedDataset } from '../data/prepare.js';
+import { batches } from '../data/batches.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
@@ -23,14 +24,15 @@ import type { Classifier, ModelName } from '../models/types.js';
 import { metricRow, rejectedShare, subsampleRows, type RunMetrics } from '../pipeline/run-folder.js';
 import { prepareForConfig, type DataConfig } from '../pipeline/train-run.js';
 import { writeReport } from '../report/read.js';
-import { DETECTOR_VERSION, type DetectorSpec, type GraphModelSpec } from '../run/detector.js';
+import { DETECTOR_VERSION, UNSEEN_CLASS_ANSWERS, type DetectorSpec, type GraphModelSpec, type UnseenClassAnswer, type UnseenClassesSpec } from '../run/detector.js';
 import { claimRunFolder, writeRun } from '../run/folder.js';
 import { fsError, withFsErrors } from '../util/fs.js';
 import { copyModelFiles, loadGraphModelFromDir } from '../run/model-io.js';
 import { parseJsonText } from '../util/json-text.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
 import type { FeatureGroup, RunArtifacts } from '../run/types.js';
-import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
+import { argmaxRows } from '../metrics/summary.js';
+import { matchClasses, matchPredictions, type ClassMatch, type MatchBy } from './classes.js';
 import { chooseGraphNodes, describeGraphLogits } from './graph-model.js';
 import { describeLogits, loadUserModel, modelJsonPath, readMetadata, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
 
@@ -63,6 +65,11 @@ export interface FitOptions {
   resize?: ResizeMode;
   /** Pair ID classes with outputs by name (needs metadata.json labels) or by index. */
   match?: MatchBy;
+  /**
+   * What a prediction of an output the ID data has no images of answers: 'known' (default) — its
+   * class, when the score accepts; 'unknown' — always "unknown" (recorded in detector.json).
+   */
+  unseenClasses?: UnseenClassAnswer;
   /** Run folder to write (new or empty). */
   out?: string;
   onPhase?: (phase: string) => void;
@@ -84,6 +91,13 @@ export interface FitSummary {
   resize: ResizeMode;
   resizeSource: string;
   classes: ClassMatch;
+  /** Outputs without ID images and what predicting one answers (as detector.json records it); null when every output had images. */
+  unseenClasses: UnseenClassesSpec | null;
+  /** Share of the ID test images whose top class is one without ID images (0 when there are none). */
+  unseenPredictedShare: number;
+  /** ID test accuracy; null when the labels are the model's own predictions (an unlabelled ID folder): not measured. */
+  idAccuracy: number | null;
+  idTestCount: number;
   teachableMachine: boolean;
   deployedScore: ScoreName;
   gamma: number;
@@ -135,21 +149,65 @@ export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean
   return { normalization, source };
 }
 
-function relabel(set: ImageSet, toOutput: Int32Array, classNames: string[]): ImageSet {
-  return set.labels ? { ...set, labels: set.labels.map((y) => toOutput[y]), classNames } : set;
+/**
+ * The ID data with the model's output indices as labels, and the data config that makes `ares eval`
+ * reload the same labels (its labelMap; the identity needs none).
+ */
+function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: DataConfig): { data: PreparedDataset; dataCfg: DataConfig } {
+  const names = match.classNames;
+  const identity = match.outputOf.length === names.length && match.outputOf.every((k, s) => k === s);
+  if (identity) return { data: { ...data, classNames: names }, dataCfg };
+  const map = { labels: [...match.outputOf], classNames: [...names] };
+  const relabel = (set: ImageSet) => applyLabelMap(set, map, dataCfg.id);
+  return {
+    data: { ...data, train: relabel(data.train), val: relabel(data.val), test: relabel(data.test), classNames: names },
+    dataCfg: { ...dataCfg, labelMap: map },
+  };
 }
 
-/** The data in the model's output order, and the config that makes `ares eval` prepare it the same way. */
-function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: DataConfig): { data: PreparedDataset; dataCfg: DataConfig } {
-  const identity = match.order.every((s, k) => s === k);
-  if (identity) return { data: { ...data, classNames: match.classNames }, dataCfg };
-  const toOutput = new Int32Array(match.order.length);
-  match.order.forEach((s, k) => { toOutput[s] = k; });
-  const names = match.classNames;
-  const aligned = { ...data, train: relabel(data.train, toOutput, names), val: relabel(data.val, toOutput, names), test: relabel(data.test, toOutput, names), classNames: names };
-  // --id-classes relabels in the order given: the composed list reproduces this order on reload.
-  const base = dataCfg.idClasses;
-  return { data: aligned, dataCfg: { ...dataCfg, idClasses: match.order.map((s) => (base ? base[s] : s)), heldOutAsOod: Boolean(base) } };
+/** The model's top class for every image of `set`: the labels of an unlabelled ID folder. */
+function predictedLabels(classifier: Classifier, set: ImageSet, normalization: Normalization): Int32Array {
+  const out = new Int32Array(set.count);
+  for (const b of batches(set, { batchSize: 64, shuffle: false, normalization })) {
+    const top = tf.tidy(() => classifier.apply(tf.tensor4d(b.x, [b.size, ...set.shape]), false).logits.argMax(1).dataSync());
+    b.indices.forEach((i, j) => { out[i] = top[j]; });
+  }
+  return out;
+}
+
+/** An unlabelled ID set labelled with the model's own predictions (accuracy is then not measured). */
+function labelByModel(data: PreparedDataset, classifier: Classifier, modelLabels: string[] | null): { data: PreparedDataset; match: ClassMatch } {
+  const label = (set: ImageSet) => ({ ...set, labels: predictedLabels(classifier, set, data.normalization) });
+  const [train, val, test] = [data.train, data.val, data.test].map(label);
+  const match = matchPredictions(train.labels, classifier.numClasses, modelLabels);
+  const named = (set: ImageSet) => ({ ...set, classNames: match.classNames });
+  return { data: { ...data, train: named(train), val: named(val), test: named(test), classNames: match.classNames }, match };
+}
+
+/**
+ * The ID accuracy below which fit warns that the model is probably misread (wrong input range, or
+ * classes paired with the wrong outputs). A misread model lands near chance: it spreads its answers
+ * over the K outputs (≈ 1/K right) or collapses onto one class (right for that class's share of the
+ * test images), so chance is the larger of 1/K and the largest class share. (With one class of
+ * images the share is 100% whatever the model does, so 1/K alone.) "Clearly above" is a quarter of
+ * the way from chance to 100%: K = 2 balanced → 62.5%, 2 balanced classes of 5 outputs → 62.5%,
+ * K = 10 balanced → 32.5%. The old rule, twice chance, was 100% for K = 2 and warned on every
+ * 2-class model.
+ */
+export function accuracyWarningLevel(testLabels: ArrayLike<number>, numOutputs: number): { chance: number; level: number } {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < testLabels.length; i++) counts.set(testLabels[i], (counts.get(testLabels[i]) ?? 0) + 1);
+  const largestShare = testLabels.length > 0 ? Math.max(...counts.values()) / testLabels.length : 0;
+  const chance = counts.size >= 2 ? Math.max(1 / numOutputs, largestShare) : 1 / numOutputs;
+  return { chance, level: chance + (1 - chance) / 4 };
+}
+
+function checkUnseenAnswer(v: string | undefined): UnseenClassAnswer {
+  const answer = v ?? 'known';
+  if (!(UNSEEN_CLASS_ANSWERS as readonly string[]).includes(answer)) {
+    throw new AresError(`--unseen-classes must be ${UNSEEN_CLASS_ANSWERS.join(' or ')}, got "${answer}"`, { exitCode: 2 });
+  }
+  return answer as UnseenClassAnswer;
 }
 
 /** Every score but ODIN (which needs input gradients at prediction time) can be the deployed one. */
@@ -257,6 +315,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   const t0 = performance.now();
   const engine = await initEngine();
   const tpr = checkTpr(options.tpr ?? 0.95);
+  const unseenAnswer = checkUnseenAnswer(options.unseenClasses);
   const scores = [...new Set(options.scores ?? DEFAULT_SCORES)];
   for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
   // The detector.json score: the first requested one it can hold (energy when none can).
@@ -281,12 +340,24 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
       id: typeof id === 'string' ? id : '(prepared in memory)', ood: options.ood ?? [], valOod: '', limit: options.limit,
       valFraction: options.valFraction ?? 0.1, seed: options.seed ?? 0, idClasses: options.idClasses, shape: parts.inputShape, resize,
     };
-    const loaded = typeof id === 'string' ? await prepareForConfig(dataCfg) : conformPrepared(id, parts.inputShape, resize);
+    // An unlabelled folder is accepted here only: fit can label it with the model's predictions.
+    const loaded = typeof id === 'string' ? await prepareForConfig({ ...dataCfg, allowUnlabelled: true }) : conformPrepared(id, parts.inputShape, resize);
     if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
-    const classes = matchClasses(loaded.classNames, parts.numClasses, user.metadata?.labels ?? user.aresRun?.classNames ?? null, options.match, user.path || 'the model');
-    const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
-    dataCfg = aligned.dataCfg;
-    const data = aligned.data;
+    const modelLabels = user.metadata?.labels ?? user.aresRun?.classNames ?? null;
+    let data: PreparedDataset;
+    let classes: ClassMatch;
+    if (!loaded.train.labels) {
+      if (options.match) throw new AresError(`--match ${options.match}: the ID data has no classes to match (an unlabelled folder; its labels are the model's predictions)`, { exitCode: 2 });
+      options.onPhase?.('labelling the unlabelled ID images with the model\'s predictions');
+      ({ data, match: classes } = labelByModel({ ...loaded, normalization }, classifier, modelLabels));
+    } else {
+      classes = matchClasses(loaded.classNames, parts.numClasses, modelLabels, options.match, user.path || 'the model');
+      const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
+      dataCfg = aligned.dataCfg;
+      data = aligned.data;
+    }
+    const labelled = classes.by !== 'model-predictions';
+    const unseenClasses: UnseenClassesSpec | null = classes.unseen.length > 0 ? { classes: [...classes.unseen], answer: unseenAnswer } : null;
 
     options.onPhase?.(`fitting ${scores.join(', ')}`);
     const evaluation = evaluate(classifier, data, { scores, tpr });
@@ -297,19 +368,27 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
       normalization: { mean: [...normalization.mean], std: [...normalization.std] }, resize,
       score: deployedSpec(deployed, evaluation), threshold: { gamma, tpr, on: 'id-validation' },
       ...(setup.graph ? { model: setup.graph } : {}),
+      ...(unseenClasses ? { unseenClasses } : {}),
     };
     const warnings: string[] = [...setup.notes, ...evaluation.warnings];
-    if (evaluation.accuracy < 2 / parts.numClasses) {
-      warnings.push(`the model classifies only ${(100 * evaluation.accuracy).toFixed(1)}% of the ID test images right (chance: ${(100 / parts.numClasses).toFixed(1)}%): `
+    const idAccuracy = labelled ? evaluation.accuracy : null;
+    const testLabels = data.test.labels!;
+    const { chance, level } = accuracyWarningLevel(testLabels, parts.numClasses);
+    if (idAccuracy !== null && idAccuracy < level) {
+      warnings.push(`the model classifies only ${(100 * idAccuracy).toFixed(1)}% of the ID test images right (chance: ${(100 * chance).toFixed(1)}%): `
         + `check the input range (${normalizationSource}) and which class is which output (matched by ${classes.by})`);
     }
+    const testTop = argmaxRows(evaluation.outputs.test.logits.data, parts.numClasses);
+    const unseenSet = new Set(classes.unseen);
+    const unseenPredictedShare = testTop.length > 0 ? testTop.filter((k) => unseenSet.has(k)).length / testTop.length : 0;
     const seconds = (performance.now() - t0) / 1000;
-    const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds);
+    const metrics = fitMetrics(evaluation, engine, dataCfg.seed, seconds, idAccuracy, classes.by);
     const logitsDescription = setup.logitsDescription;
     const format = setup.graph ? 'graph-model' as const : 'layers-model' as const;
     const summary: FitSummary = {
       modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
-      inputShape: parts.inputShape, normalization, normalizationSource, resize, resizeSource, classes, teachableMachine: user.teachableMachine,
+      inputShape: parts.inputShape, normalization, normalizationSource, resize, resizeSource, classes, unseenClasses, unseenPredictedShare, idAccuracy, idTestCount: testLabels.length,
+      teachableMachine: user.teachableMachine,
       deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
     };
     if (options.out) {
@@ -319,6 +398,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
         scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
         format, ...(setup.graph ? { graph: setup.graph } : {}),
         featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
+        idLabels: labelled ? 'data' : 'model-predictions', unseenClasses,
       };
       await writeFitRun(options.out, setup.graphDir, {
         config, ...(setup.graph ? {} : { model: setup.runModel as tf.LayersModel }), detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
@@ -333,9 +413,14 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   }
 }
 
-function fitMetrics(e: EvaluationResult, engine: EngineInfo, seed: number, seconds: number): RunMetrics {
+/**
+ * metrics.json of a fit. `idAccuracy` is null when the labels are the model's own predictions (100%
+ * by construction, so not measured): metrics.json allows null there (src/run/validate.ts), though
+ * RunMetrics types it as a number for trained runs, which always measure it.
+ */
+function fitMetrics(e: EvaluationResult, engine: EngineInfo, seed: number, seconds: number, idAccuracy: number | null, idLabels: ClassMatch['by']): RunMetrics {
   return {
-    method: 'fit', model: 'fitted', seed, backend: engine.backend, idAccuracy: e.accuracy, tpr: e.tpr, thresholds: e.thresholds,
+    method: 'fit', model: 'fitted', seed, backend: engine.backend, idAccuracy: idAccuracy as number, idLabels, tpr: e.tpr, thresholds: e.thresholds,
     rows: e.ood.map((o) => metricRow(o.ood, o.score, o.metrics)),
     validationRows: e.valOod.map((o) => metricRow(o.ood, o.score, o.metrics)),
     trainSeconds: 0, fitSeconds: seconds,

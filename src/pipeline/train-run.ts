@@ -8,7 +8,7 @@ import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, valOodList, type TrainConfig } from '../methods/config.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
-import { prepareDataset, type PreparedDataset } from '../data/prepare.js';
+import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
@@ -100,12 +100,13 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * and whether held-out classes are an OOD set (not when --id-classes only reorders the classes).
  */
 export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses' | 'resize'>
-  & { shape?: [number, number, number]; heldOutAsOod?: boolean };
+  & { shape?: [number, number, number]; heldOutAsOod?: boolean; labelMap?: LabelMap; allowUnlabelled?: boolean };
 
 export async function prepareForConfig(cfg: DataConfig): Promise<PreparedDataset> {
   return prepareDataset({
     id: cfg.id, ood: cfg.ood, valOod: valOodList(cfg.valOod), limit: cfg.limit,
     valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod, fit: cfg.resize,
+    labelMap: cfg.labelMap, allowUnlabelled: cfg.allowUnlabelled,
   });
 }
 

@@ -51,7 +51,23 @@ export interface DetectorSpec {
   energyWeights?: number[];
   /** Present when the model is a tfjs graph model (absent: a layers model with outputs [logits, features]). */
   model?: GraphModelSpec;
+  /** Present when the detector was fitted without images of some of the model's classes (ares fit). */
+  unseenClasses?: UnseenClassesSpec;
 }
+
+/**
+ * The model's outputs that the ID data had no images of, and what a prediction of one answers:
+ * 'known' — its class name when the score accepts, like any class (the scores were fitted on the
+ * other classes only); 'unknown' — always "unknown", the user declared those classes outside the task.
+ */
+export interface UnseenClassesSpec {
+  /** Output indices, ascending. */
+  classes: number[];
+  answer: UnseenClassAnswer;
+}
+
+export type UnseenClassAnswer = 'known' | 'unknown';
+export const UNSEEN_CLASS_ANSWERS: readonly UnseenClassAnswer[] = ['known', 'unknown'];
 
 /** Which nodes of a tfjs graph model give the logits and features, and the head's weight constants (ViM's origin). */
 export interface GraphModelSpec {
@@ -119,6 +135,17 @@ function parseGraphSpec(v: unknown, source: string): GraphModelSpec {
   };
 }
 
+function parseUnseen(v: unknown, source: string, numClasses: number): UnseenClassesSpec {
+  if (!isObj(v)) bad(source, 'unseenClasses must be an object {classes, answer}');
+  if (!(UNSEEN_CLASS_ANSWERS as readonly unknown[]).includes(v.answer)) bad(source, `unseenClasses.answer must be ${UNSEEN_CLASS_ANSWERS.join(' or ')}`);
+  const classes = numbers(v.classes, source, 'unseenClasses.classes');
+  // At least one class must have had images: the score and γ were fitted on them.
+  if (classes.length === 0 || classes.length >= numClasses || !classes.every((k, i) => Number.isInteger(k) && k >= 0 && k < numClasses && (i === 0 || k > classes[i - 1]))) {
+    bad(source, `unseenClasses.classes must list, ascending, some but not all of the output indices 0..${numClasses - 1}`);
+  }
+  return { classes: [...classes], answer: v.answer as UnseenClassAnswer };
+}
+
 /** Validates a parsed detector.json / ares.json; `source` names the file in every error. */
 export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
   if (!isObj(raw)) bad(source, 'expected a JSON object');
@@ -155,6 +182,7 @@ export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
     threshold: { gamma: threshold.gamma, tpr, on: 'id-validation' },
     ...(raw.energyWeights !== undefined ? { energyWeights: numbers(raw.energyWeights, source, 'energyWeights', classNames.length) } : {}),
     ...(model ? { model } : {}),
+    ...(raw.unseenClasses !== undefined ? { unseenClasses: parseUnseen(raw.unseenClasses, source, classNames.length) } : {}),
   };
 }
 

@@ -58,8 +58,8 @@ export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, Mahalanobi
     get state() { return state; },
     get warnings() { return warnings; },
     fit(data) {
-      const { x, numClasses } = readFitData(data, 'mahalanobis');
-      const g = fitGaussians(x, data.labels, numClasses);
+      const { x, labels, numClasses } = readFitData(data, 'mahalanobis');
+      const g = fitGaussians(x, labels, numClasses);
       warnings = g.rank < g.state.kept.length ? [rankWarning('mahalanobis', x, g.rank,
         `distances use the ${g.rank}-dimensional span of the class-centred training features; a move off it costs as much as one along its least-varying direction`)] : [];
       setState(g.state);
@@ -80,13 +80,28 @@ export function mahalanobis(): Detector<OutputsIn, LabelledOutputsIn, Mahalanobi
   };
 }
 
-/** The features, checked against the labels, and the number of classes (the logits' width). */
-export function readFitData(data: LabelledOutputsIn, name: string): { x: Matrix; numClasses: number } {
+/**
+ * The features, checked against the labels, with the labels renumbered over the classes that have
+ * training rows (`numClasses` counts those). A model may have outputs the ID data has no images of
+ * (ares fit on a subset of its classes); such a class has no mean to estimate, so the
+ * class-conditional scores (this one, RMDS) take their minimum over the classes that were seen.
+ */
+export function readFitData(data: LabelledOutputsIn, name: string): { x: Matrix; labels: Int32Array; numClasses: number } {
   if (!data.features) throw new AresError(`${name} is fitted on penultimate features; the outputs have none`);
   const x = readMatrix(data.features, `${name} features`);
-  const numClasses = readMatrix(data.logits, `${name} logits`).cols;
-  checkLabels(data.labels, x.rows, numClasses, `${name} fit`);
-  return { x, numClasses };
+  const outputs = readMatrix(data.logits, `${name} logits`).cols;
+  checkLabels(data.labels, x.rows, outputs, `${name} fit`);
+  const seen = seenClassLabels(data.labels, outputs);
+  return { x, labels: seen.labels, numClasses: seen.count };
+}
+
+/** Labels renumbered over the classes that have training rows. */
+export function seenClassLabels(labels: ArrayLike<number>, numClasses: number): { labels: Int32Array; count: number } {
+  const index = new Int32Array(numClasses).fill(-1);
+  for (let i = 0; i < labels.length; i++) index[labels[i]] = 0;
+  let count = 0;
+  for (let c = 0; c < numClasses; c++) if (index[c] === 0) index[c] = count++;
+  return { labels: Int32Array.from(labels, (c) => index[c]), count };
 }
 
 /** The one warning line for a rank-deficient fit; `what` says what the score does with the span. */

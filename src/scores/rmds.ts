@@ -58,8 +58,8 @@ export function rmds(): Detector<OutputsIn, LabelledOutputsIn, RmdsState> {
     get state() { return prepared?.state ?? null; },
     get warnings() { return warnings; },
     fit(data) {
-      const { x, numClasses } = readFitData(data, 'rmds');
-      const classes = fitGaussians(x, data.labels, numClasses);
+      const { x, labels, numClasses } = readFitData(data, 'rmds');
+      const classes = fitGaussians(x, labels, numClasses);
       warnings = classes.rank < classes.state.kept.length ? [rankWarning('rmds', x, classes.rank,
         `both Gaussians use the ${classes.rank}-dimensional span of the class-centred training features; a move off the span of all training rows cancels in the relative distance`)] : [];
       set({ classes: classes.state, background: fitBackground(x, classes) });

@@ -88,7 +88,8 @@ describe('mahalanobis', () => {
     expect(() => d.score({ logits, features: m([[1, 2, 3]]) })).toThrow(/fitted on 2-d features, got 3-d/);
     expect(() => d.score({ logits })).toThrow(/features; the outputs have none/);
     expect(() => mahalanobis().fit({ logits, features, labels: Int32Array.from([0, 0, 0, 0, 0, 0, 0, 2]) })).toThrow(AresError);
-    expect(() => mahalanobis().fit({ logits, features, labels: Int32Array.from([0, 0, 0, 0, 0, 0, 0, 0]) })).toThrow(/class 1 has no samples/);
+    // A class without training rows (ares fit on some of a model's classes) gets no Gaussian: the minimum runs over the seen ones.
+    expect(mahalanobis().fit({ logits, features, labels: Int32Array.from([0, 0, 0, 0, 0, 0, 0, 0]) }).state!.numClasses).toBe(1);
   });
 });
 

@@ -125,7 +125,9 @@ function showAnswer(page: Page, name: string, input: HTMLCanvasElement, p: Predi
   const { spec } = page.detector;
   const box = card ?? el('article', { class: 'card' });
   box.replaceChildren();
-  box.className = `card ${p.accepted ? 'known' : 'unknown'}`;
+  // A class the fit declared unknown answers "unknown" even when the score accepts.
+  const known = p.accepted && !p.declaredUnknown;
+  box.className = `card ${known ? 'known' : 'unknown'}`;
   box.dataset.name = name;
   box.dataset.label = p.label;
   box.dataset.score = String(p.score);
@@ -136,7 +138,8 @@ function showAnswer(page: Page, name: string, input: HTMLCanvasElement, p: Predi
   const top = spec.classNames[p.classIndex];
   const prob = p.probabilities?.[p.classIndex];
   const lines = [`score ${fmt(p.score)} ${p.accepted ? '≥' : '<'} γ ${fmt(spec.threshold.gamma)}`];
-  lines.push(p.accepted ? `softmax ${prob !== undefined ? pct(prob) : '–'}` : `closest class: ${top}${prob !== undefined ? ` (softmax ${pct(prob)})` : ''}`);
+  lines.push(known ? `softmax ${prob !== undefined ? pct(prob) : '–'}` : `closest class: ${top}${prob !== undefined ? ` (softmax ${pct(prob)})` : ''}`);
+  if (p.declaredUnknown) lines.push(`${top} is declared unknown (fitted without images of it)`);
   for (const l of lines) body.append(el('div', { class: 'detail' }, l));
   box.append(thumb, body);
   if (page.hist) {
