@@ -33,3 +33,82 @@ export function assertNoTensorGrowth(step: () => void, what: string, steps = 3):
   const grown = tensorGrowth(step, steps);
   if (grown !== 0) throw new AresError(`${what} leaks tensors: ${grown} more live after ${steps} calls`);
 }
+
+/**
+ * Forward passes (fit, eval, predict, benchmark) run in batches whose live engine memory stays
+ * under this budget. A batch runs inside one tf.tidy, which keeps every activation of the pass
+ * alive until it ends, so the memory of a batch is the sum of the model's activations times the
+ * batch: at 224×224 (MobileNetV2) that is tens of MB per image, and the fixed batch of 256 used
+ * before crashed the 4 GiB wasm heap. 256 MiB keeps a pass far below the heap limit and costs
+ * little speed: even a batch of a few 224×224 images keeps the kernels busy.
+ */
+export const FORWARD_BUDGET_BYTES = 256 * 2 ** 20;
+
+/** The largest forward batch: the fixed size used before batches were sized, so small models keep it. */
+export const MAX_FORWARD_BATCH = 256;
+
+/** Engine bytes a forward pass of a batch holds at its peak: fixedBytes + perImageBytes · batch. */
+export interface ForwardMemory {
+  fixedBytes: number;
+  perImageBytes: number;
+}
+
+/** Counts engine bytes at their peak (the wasm heap meter, src/engine/heap.ts, registers itself here). */
+export interface PeakMeter {
+  readonly live: number;
+  readonly peak: number;
+  resetPeak(): void;
+}
+
+let peakMeter: { meter: PeakMeter; backend: string } | null = null;
+
+/** Called by the heap meter once installed: forward batches are then sized on exact byte counts. This module stays pure tfjs (the browser bundle imports it). */
+export function registerPeakMeter(meter: PeakMeter, backend: string): void {
+  peakMeter = { meter, backend };
+}
+
+/**
+ * Measures the peak engine bytes of `run` (one forward pass, called inside a tf.tidy) on batches
+ * of 1 and 3 blank images of `shape` and fits the line through them. With the heap meter (wasm
+ * backend in Node) every allocation counts, kernel scratch included; elsewhere (cpu, webgl in a
+ * browser) the bytes the tidy holds at the end of the pass stand in for the peak, which is what
+ * they are when the pass keeps its activations (a layers model's apply does).
+ */
+export function measureForwardMemory(run: (x: tf.Tensor4D) => unknown, shape: readonly [number, number, number]): ForwardMemory {
+  const meter = peakMeter && tf.getBackend() === peakMeter.backend ? peakMeter.meter : null;
+  const peakOf = (batch: number): number => {
+    const before = meter ? meter.live : tf.memory().numBytes;
+    meter?.resetPeak();
+    let held = 0;
+    tf.tidy(() => {
+      run(tf.zeros([batch, ...shape]));
+      held = tf.memory().numBytes - before;
+    });
+    return meter ? meter.peak - before : held;
+  };
+  const [small, large] = [1, 3];
+  const p1 = peakOf(small), p3 = peakOf(large);
+  const perImageBytes = Math.max(0, (p3 - p1) / (large - small));
+  return { fixedBytes: Math.max(0, p1 - perImageBytes * small), perImageBytes };
+}
+
+/** The largest batch whose forward pass fits `budget` (at least 1, at most `cap`). */
+export function forwardBatchSize(m: ForwardMemory, budget = FORWARD_BUDGET_BYTES, cap = MAX_FORWARD_BATCH): number {
+  if (!(m.perImageBytes > 0)) return cap;
+  return Math.max(1, Math.min(cap, Math.floor((budget - m.fixedBytes) / m.perImageBytes)));
+}
+
+/**
+ * Frees `things` after `err` was thrown, without letting a failure of the clean-up replace `err`:
+ * after a wasm trap (out of bounds, out of memory) dispose() usually throws too, and the user must
+ * see the first error, which says what went wrong. The clean-up's error rides along on err.suppressed.
+ */
+export function disposeAfterError(err: unknown, ...things: ({ dispose(): void } | null | undefined)[]): void {
+  for (const t of things) {
+    try {
+      t?.dispose();
+    } catch (cleanup) {
+      if (err instanceof Error && !('suppressed' in err)) Object.defineProperty(err, 'suppressed', { value: cleanup, enumerable: false });
+    }
+  }
+}
