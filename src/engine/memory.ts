@@ -69,27 +69,54 @@ export function registerPeakMeter(meter: PeakMeter, backend: string): void {
 
 /**
  * Measures the peak engine bytes of `run` (one forward pass, called inside a tf.tidy) on batches
- * of 1 and 3 blank images of `shape` and fits the line through them. With the heap meter (wasm
- * backend in Node) every allocation counts, kernel scratch included; elsewhere (cpu, webgl in a
- * browser) the bytes the tidy holds at the end of the pass stand in for the peak, which is what
- * they are when the pass keeps its activations (a layers model's apply does).
+ * of blank images of `shape` and fits a line through the last two. The batches grow 1, 4, 16 and
+ * stop early once a pass holds an eighth of `budget`: the peak is the largest of several sums
+ * (fixed kernel scratch wins at tiny batches, activations at larger ones), so the slope is taken
+ * where the activations already show, while a 224×224 model is probed with 5 images only.
+ * With the heap meter (wasm backend in Node) every allocation counts, kernel scratch included;
+ * elsewhere (cpu, webgl in a browser) the most tensor bytes alive after any kernel of the pass
+ * (tfjs frees a pass's intermediates as it goes, so what the tidy holds at the end is far less).
  */
-export function measureForwardMemory(run: (x: tf.Tensor4D) => unknown, shape: readonly [number, number, number]): ForwardMemory {
+export function measureForwardMemory(run: (x: tf.Tensor4D) => unknown, shape: readonly [number, number, number], budget = FORWARD_BUDGET_BYTES): ForwardMemory {
   const meter = peakMeter && tf.getBackend() === peakMeter.backend ? peakMeter.meter : null;
   const peakOf = (batch: number): number => {
-    const before = meter ? meter.live : tf.memory().numBytes;
-    meter?.resetPeak();
-    let held = 0;
-    tf.tidy(() => {
-      run(tf.zeros([batch, ...shape]));
-      held = tf.memory().numBytes - before;
-    });
-    return meter ? meter.peak - before : held;
+    if (meter) {
+      const before = meter.live;
+      meter.resetPeak();
+      tf.tidy(() => { run(tf.zeros([batch, ...shape])); });
+      return meter.peak - before;
+    }
+    const before = tf.memory().numBytes;
+    let peak = before;
+    watchKernels(() => { peak = Math.max(peak, tf.memory().numBytes); }, () => tf.tidy(() => { run(tf.zeros([batch, ...shape])); }));
+    return peak - before;
   };
-  const [small, large] = [1, 3];
-  const p1 = peakOf(small), p3 = peakOf(large);
-  const perImageBytes = Math.max(0, (p3 - p1) / (large - small));
-  return { fixedBytes: Math.max(0, p1 - perImageBytes * small), perImageBytes };
+  let prev = { batch: 1, peak: peakOf(1) };
+  let last = { batch: 4, peak: peakOf(4) };
+  if (last.peak < budget / 8) [prev, last] = [last, { batch: 16, peak: peakOf(16) }];
+  const perImageBytes = Math.max(0, (last.peak - prev.peak) / (last.batch - prev.batch));
+  return { fixedBytes: Math.max(0, last.peak - perImageBytes * last.batch), perImageBytes };
+}
+
+/**
+ * Runs `f` with `afterKernel` called after every kernel tfjs runs: every op goes through the
+ * engine's runKernel, which is wrapped on the engine object for the duration (public tf.engine()).
+ */
+function watchKernels(afterKernel: () => void, f: () => void): void {
+  const engine = tf.engine() as unknown as { runKernel: (...args: unknown[]) => unknown };
+  const own = Object.prototype.hasOwnProperty.call(engine, 'runKernel');
+  const original = engine.runKernel;
+  engine.runKernel = function (this: unknown, ...args: unknown[]) {
+    const out = original.apply(this, args);
+    afterKernel();
+    return out;
+  };
+  try {
+    f();
+  } finally {
+    if (own) engine.runKernel = original;
+    else delete (engine as { runKernel?: unknown }).runKernel;
+  }
 }
 
 /** The largest batch whose forward pass fits `budget` (at least 1, at most `cap`). */
