@@ -14,7 +14,7 @@ import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { disposeAfterError } from '../engine/memory.js';
-import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { evaluate, forwardBatchFor, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
@@ -277,7 +277,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     dataCfg = aligned.dataCfg;
     const data = aligned.data;
 
-    options.onPhase?.(`fitting ${scores.join(', ')}`);
+    options.onPhase?.(`fitting ${scores.join(', ')} (forward passes of ${options.batchSize ?? forwardBatchFor(classifier)} images)`);
     const evaluation = evaluate(classifier, data, { scores, tpr, batchSize: options.batchSize });
     const gamma = evaluation.thresholds[deployed];
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;

@@ -4,6 +4,7 @@ import type { ImageSet } from '../../src/data/types.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { FORWARD_BUDGET_BYTES, disposeAfterError, forwardBatchSize, measureForwardMemory } from '../../src/engine/memory.js';
 import { forwardBatchFor, forwardSet } from '../../src/eval/evaluate.js';
+import { buildModel } from '../../src/models/index.js';
 import { fromLayers } from '../../src/models/layers-classifier.js';
 import { buildTinyModel } from '../fixtures/tiny-model.js';
 
@@ -57,10 +58,14 @@ function expectSameOutputs(c: ReturnType<typeof wideClassifier>, set: ImageSet, 
 }
 
 describe('forward batches sized to the model', () => {
-  it('a small model keeps the batch of 256', () => {
+  it('small models keep the batch of 256: a dense model, and the project\'s own at the sizes they are trained at', () => {
     const tiny = buildTinyModel([28, 28, 1], 6, 1);
-    const c = fromLayers('cnn', tiny.model, tiny.head, [28, 28, 1], 6, tiny.featureDim);
-    expect(forwardBatchFor(c)).toBe(256);
+    expect(forwardBatchFor(fromLayers('cnn', tiny.model, tiny.head, [28, 28, 1], 6, tiny.featureDim))).toBe(256);
+    for (const [name, shape] of [['cnn', [28, 28, 1]], ['cnn', [32, 32, 3]], ['resnet18', [32, 32, 3]], ['wrn40-2', [32, 32, 3]]] as const) {
+      const c = buildModel(name, [...shape], 10, 0);
+      expect(forwardBatchFor(c), `${name} ${shape.join('×')}`).toBe(256);
+      tf.dispose(c.allVariables);
+    }
   });
 
   it('a 224×224 model with wide activations gets a batch that fits the budget (wasm heap meter), and the same outputs as one big batch', () => {
