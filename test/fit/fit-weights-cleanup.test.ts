@@ -6,7 +6,7 @@ import { prepareDataset, type PreparedDataset } from '../../src/data/index.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { AresError } from '../../src/errors.js';
 import { fit } from '../../src/fit/fit.js';
-import { loadLayersModelFromDir } from '../../src/run/model-io.js';
+import { loadLayersModelFromDir, renamedManifest } from '../../src/run/model-io.js';
 import { tempDir } from '../run/helpers.js';
 import { smallCnn } from './plain-model.js';
 
@@ -88,6 +88,30 @@ describe('the user\'s weights as shipped', () => {
     fitted.dispose();
     expect(readdirSync(join(runDir, 'model')).sort()).toEqual(['model.json', 'weights.bin']);
   }, 60_000);
+});
+
+describe('renamedManifest', () => {
+  async function artifactsOf(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+    let saved: tf.io.ModelArtifacts | null = null;
+    await model.save(tf.io.withSaveHandler(async (a) => { saved = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+    return saved!;
+  }
+  const user = () => {
+    const json = JSON.parse(readFileSync(join(userDir, 'model.json'), 'utf8'));
+    const b = readFileSync(join(userDir, 'group1-shard1of1.bin'));
+    return { json, shards: [b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer] };
+  };
+
+  it('keeps every entry (names, quantisation) for the user\'s own model, and refuses weights that are not the user\'s', async () => {
+    const { json, shards } = user();
+    const same = await loadLayersModelFromDir(userDir);
+    expect(renamedManifest(await artifactsOf(same), json, shards)).toEqual(json.weightsManifest);
+    same.dispose();
+    // Same layers and shapes, other values (another seed): the user's shard cannot stand for them.
+    const other = smallCnn([28, 28, 1], 6, 99);
+    expect(renamedManifest(await artifactsOf(other), json, shards)).toBeNull();
+    other.dispose();
+  });
 });
 
 describe('an error in the middle is the error shown', () => {
