@@ -7,7 +7,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { AresError } from '../../src/errors.js';
 import { fit } from '../../src/fit/fit.js';
 import { loadLayersModelFromDir, renamedManifest } from '../../src/run/model-io.js';
-import { tempDir } from '../run/helpers.js';
+import { expectAresError, tempDir } from '../run/helpers.js';
 import { smallCnn } from './plain-model.js';
 
 /**
@@ -115,6 +115,10 @@ describe('renamedManifest', () => {
 });
 
 describe('an error in the middle is the error shown', () => {
+  it('a batch size that is not a positive integer is refused, naming the flag', async () => {
+    await expectAresError(() => fit(join(userDir, 'model.json'), data, { batchSize: 0 }), /--batch-size must be a positive integer, got 0/);
+  });
+
   it('a clean-up that fails after the error (as dispose does after a wasm trap) does not replace it', async () => {
     const noValidation: PreparedDataset = { ...data, val: { ...data.val, count: 0, images: new Float32Array(0), labels: new Int32Array(0) } };
     const trap = new RangeError('memory access out of bounds');
