@@ -8,7 +8,7 @@ import { claimRunFolder, writeRun } from '../run/folder.js';
 import { loadRun } from '../pipeline/load-run.js';
 import { prepareForConfig } from '../pipeline/train-run.js';
 import { metricRow, type RunMetrics } from '../pipeline/run-folder.js';
-import { formatMetricsTable, parseScores } from './options.js';
+import { formatMetricsTable, int, parseScores } from './options.js';
 
 export function register(program: Command): void {
   program.command('eval')
@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .option('--ood <source...>', 'OOD sets (default: the run\'s own)')
     .option('--score <names>', `${SCORE_NAMES.join(', ')} (comma-separated) or all`, parseScores, ['energy'] as ScoreName[])
     .option('--detector <name>', 'also store this score (fitted on the run\'s ID training data, γ on its ID validation data) as the run\'s detector.json, which predict and export use', parseDetectorName)
+    .option('--batch-size <n>', 'images per forward pass (default: as many as keep a pass under 256 MiB of activations, at most 256)', positiveInt)
     .option('--json', 'print the metrics as JSON')
     .action(async (o) => {
       // --detector rewrites detector.json: only in a folder that is a run folder of ours.
@@ -34,7 +35,7 @@ export function register(program: Command): void {
       if (run.detector.model?.features === null && needing.length > 0) {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
-      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr });
+      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr, batchSize: o.batchSize });
       for (const w of e.warnings) process.stderr.write(`ares eval: warning: ${w}\n`);
       // The stored score arrays follow the detector, so the report and the exported page's histogram
       // show the score that answers (they were the earlier detector's before).
@@ -49,6 +50,12 @@ export function register(program: Command): void {
       process.stdout.write(o.json ? JSON.stringify(metrics) + '\n' : formatMetricsTable(metrics) + '\n');
       if (o.detector && !o.json) process.stdout.write(`detector.json now uses ${o.detector} (γ = ${e.thresholds[o.detector].toPrecision(6)} at TPR ${e.tpr} on ID validation data)\n`);
     });
+}
+
+function positiveInt(v: string): number {
+  const n = int(v);
+  if (n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
 }
 
 function parseDetectorName(v: string): ScoreName {

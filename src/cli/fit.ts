@@ -36,6 +36,7 @@ export function register(program: Command): void {
     .option('--id-classes <list>', 'keep only these classes of the ID source, e.g. 0,1,2,3,4,5 (the others become an OOD set)', list)
     .option('--limit <n>', 'use at most n ID training images (and n per test set)', int)
     .option('--seed <n>', 'random seed (data splits)', int, 0)
+    .option('--batch-size <n>', 'images per forward pass (default: as many as keep a pass under 256 MiB of activations, at most 256)', int)
     .requiredOption('--out <dir>', 'run folder to write (new or empty)')
     .option('--json', 'print the summary and metrics as JSON')
     .action(async (o) => {
@@ -43,7 +44,7 @@ export function register(program: Command): void {
       const r = await fit(o.model, o.id, {
         ood: o.ood, idClasses: o.idClasses, limit: o.limit, seed: o.seed, scores: o.score, tpr: o.tpr,
         featuresLayer: o.features, inputShape: o.inputShape, inputRange: o.inputRange, mean: o.mean, std: o.std, resize: o.resize, match: o.match,
-        unseenClasses: o.unseenClasses, out: o.out,
+        unseenClasses: o.unseenClasses, out: o.out, batchSize: o.batchSize,
         onPhase: quiet ? undefined : (p) => process.stderr.write(`ares fit: ${p}\n`),
       });
       const s = r.summary;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
+import { registerPeakMeter } from './memory.js';
 import { wasmMemory, type WasmBackendInternals } from './wasm-init.js';
 
 /**
@@ -52,6 +53,7 @@ export function installHeapMeter(backend: tf.KernelBackend): HeapMeter {
     resetPeak() { peak = live; },
     heapBytes: () => memory.buffer.byteLength,
   };
+  registerPeakMeter(meter, 'wasm');
   return meter;
 }
 

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import { batches } from '../data/batches.js';
+import { disposeAfterError, forwardBatchSize, measureForwardMemory } from '../engine/memory.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type Detector, type FittedScoreSpec, type LabelledOutputsIn, type Matrix, type OutputsIn } from '../scores/index.js';
@@ -25,12 +26,31 @@ export interface SetOutputs {
   labels?: Int32Array;
 }
 
-export function forwardSet(model: Classifier, set: ImageSet, normalization: Normalization, batchSize = 256): SetOutputs {
+/** Batch size per classifier, measured once (the sets of one evaluation share it). */
+const measuredBatch = new WeakMap<Classifier, number>();
+
+/**
+ * The forward batch for `model`: as many images as keep one pass's activations under
+ * FORWARD_BUDGET_BYTES (src/engine/memory.ts), at most 256. Small models get 256, the size every
+ * pass used before; a 224×224 MobileNetV2 gets a few images.
+ */
+export function forwardBatchFor(model: Classifier): number {
+  let b = measuredBatch.get(model);
+  if (b === undefined) {
+    b = forwardBatchSize(measureForwardMemory((x) => model.apply(x, false), model.inputShape));
+    measuredBatch.set(model, b);
+  }
+  return b;
+}
+
+/** Logits and features of every image of `set`; `batchSize` defaults to forwardBatchFor(model). */
+export function forwardSet(model: Classifier, set: ImageSet, normalization: Normalization, batchSize?: number): SetOutputs {
   const k = model.numClasses, d = model.featureDim;
   const logits = new Float32Array(set.count * k);
   const features = new Float32Array(set.count * d);
+  if (set.count === 0) return { name: set.name, rows: 0, logits: { data: logits, rows: 0, cols: k }, features: { data: features, rows: 0, cols: d }, labels: set.labels };
   let row = 0;
-  for (const batch of batches(set, { batchSize, shuffle: false, normalization })) {
+  for (const batch of batches(set, { batchSize: batchSize ?? forwardBatchFor(model), shuffle: false, normalization })) {
     tf.tidy(() => {
       const out = model.apply(tf.tensor4d(batch.x, [batch.size, ...set.shape]), false);
       logits.set(out.logits.dataSync(), row * k);
@@ -72,6 +92,8 @@ export interface EvaluateOptions {
   /** Learned energy weights w_k (ares, vos): the energy score uses them. */
   energyWeights?: Float32Array | null;
   tpr?: number;
+  /** Images per forward pass; default: sized to the model's memory (forwardBatchFor). */
+  batchSize?: number;
 }
 
 export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
@@ -79,16 +101,17 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   for (const n of names) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
   const tpr = opts.tpr ?? 0.95;
   const norm = data.normalization;
-  const test = forwardSet(model, data.test, norm);
-  const val = forwardSet(model, data.val, norm);
-  const ood = data.ood.map((s) => forwardSet(model, s, norm));
-  const valOod = data.valOod.map((s) => forwardSet(model, s, norm));
+  const b = opts.batchSize;
+  const test = forwardSet(model, data.test, norm, b);
+  const val = forwardSet(model, data.val, norm, b);
+  const ood = data.ood.map((s) => forwardSet(model, s, norm, b));
+  const valOod = data.valOod.map((s) => forwardSet(model, s, norm, b));
   const acc = accuracy(argmaxRows(test.logits.data, model.numClasses), test.labels!);
 
   const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], fitted: {}, warnings: [], scores: {}, outputs: { test, ood, valOod } };
   // One forward pass over the ID training set serves every detector fitted on it.
   let trainData: LabelledOutputsIn | null = null;
-  const fitData = () => trainData ??= trainingOutputs(model, data);
+  const fitData = () => trainData ??= trainingOutputs(model, data, b);
   for (const name of names) {
     const score = scorer(name, model, data, opts, fitData, result);
     const idScores = score(test, data.test);
@@ -130,15 +153,17 @@ function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts:
     case 'rmds': return fitted(rmds());
     case 'odin': {
       // ε fixed as in the ODIN paper (T = 1000, ε = 0.0014): no OOD data is used to choose it.
-      const det = odin({ inputStd: data.normalization.std });
+      // Its passes keep gradients too: half the forward batch, at most ODIN's own 128 (small models keep 128).
+      const batchSize = Math.max(1, Math.min(128, Math.floor((opts.batchSize ?? forwardBatchFor(model)) / 2)));
+      const det = odin({ inputStd: data.normalization.std, batchSize });
       return (_o, set) => withInputs(set, data.normalization, (inputs) => det.score({ model, inputs }));
     }
   }
 }
 
 /** Logits, features and labels of the ID training set, plus the head's weights when it is linear. */
-function trainingOutputs(model: Classifier, data: PreparedDataset): LabelledOutputsIn {
-  const train = forwardSet(model, data.train, data.normalization);
+function trainingOutputs(model: Classifier, data: PreparedDataset, batchSize?: number): LabelledOutputsIn {
+  const train = forwardSet(model, data.train, data.normalization, batchSize);
   const w = model.headWeights?.() ?? null;
   return {
     logits: train.logits, features: train.features, labels: data.train.labels!,
@@ -168,5 +193,13 @@ function withInputs<T>(set: ImageSet, norm: Normalization, f: (x: tf.Tensor4D) =
   const c = set.shape[2];
   for (let i = 0; i < x.length; i++) x[i] = (x[i] - norm.mean[i % c]) / norm.std[i % c];
   const t = tf.tensor4d(x, [set.count, ...set.shape]);
-  try { return f(t); } finally { t.dispose(); }
+  let result: T;
+  try {
+    result = f(t);
+  } catch (err) {
+    disposeAfterError(err, t); // a failing clean-up must not hide the error that stopped f
+    throw err;
+  }
+  t.dispose();
+  return result;
 }

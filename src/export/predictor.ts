@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
+import { FORWARD_BUDGET_BYTES, disposeAfterError, forwardBatchSize, measureForwardMemory } from '../engine/memory.js';
 import type { DetectorSpec } from '../run/detector.js';
 import { accepts, argmax, needsFeatures, scoreRow, softmax } from '../run/score.js';
 import { fittedScorer } from '../scores/fitted.js';
@@ -114,25 +115,34 @@ export function createDetector(model: tf.LayersModel | tf.GraphModel, spec: Dete
   const runner = model instanceof tf.GraphModel ? graphRunner(model, spec, K, withFeatures) : layersRunner(model, spec, K, withFeatures);
   if (!(model instanceof tf.GraphModel) && spec.model) throw new AresError('the detector description is for a tfjs graph model, but a layers model was given');
   const scoreBatch = batchScorer(spec, K);
+  // Default batch: 64 images, fewer when a pass of 64 would hold more than the forward budget (a
+  // 224×224 model holds tens of MB per image); measured on the first call.
+  let sizedBatch: number | null = null;
+  const defaultBatch = () => sizedBatch ??= forwardBatchSize(measureForwardMemory((x) => runner.run(x, withFeatures), spec.inputShape), FORWARD_BUDGET_BYTES, 64);
 
   /** Logits [N, K] and, when the score needs them, features [N, d] (row-major). */
-  async function forward(input: DetectorInput, batchSize = 64, keepFeatures = withFeatures) {
+  async function forward(input: DetectorInput, batchSize?: number, keepFeatures = withFeatures) {
     const x = toModelInput(input, spec);
+    let result: { values: Float32Array; features: Float32Array | null; n: number };
     try {
       const n = x.shape[0];
+      const B = batchSize ?? (n > 0 ? defaultBatch() : 1);
       const values = new Float32Array(n * K);
       const d = keepFeatures ? runner.featureDim : 0;
       const features = keepFeatures ? new Float32Array(n * d) : null;
-      for (let s = 0; s < n; s += batchSize) {
-        const outs = tf.tidy(() => runner.run(x.slice(s, Math.min(batchSize, n - s)), keepFeatures));
+      for (let s = 0; s < n; s += B) {
+        const outs = tf.tidy(() => runner.run(x.slice(s, Math.min(B, n - s)), keepFeatures));
         values.set(await outs[0].data() as Float32Array, s * K);
         if (features) features.set(await outs[1].data() as Float32Array, s * d);
         tf.dispose(outs);
       }
-      return { values, features, n };
-    } finally {
-      x.dispose();
+      result = { values, features, n };
+    } catch (err) {
+      disposeAfterError(err, x); // a failing clean-up must not hide what stopped the pass
+      throw err;
     }
+    x.dispose();
+    return result;
   }
 
   return {

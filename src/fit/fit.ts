@@ -15,7 +15,8 @@ import { applyLabelMap, type PreparedDataset } from '../data/prepare.js';
 import { batches } from '../data/batches.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
-import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { disposeAfterError } from '../engine/memory.js';
+import { evaluate, forwardBatchFor, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
@@ -27,7 +28,7 @@ import { writeReport } from '../report/read.js';
 import { DETECTOR_VERSION, UNSEEN_CLASS_ANSWERS, type DetectorSpec, type GraphModelSpec, type UnseenClassAnswer, type UnseenClassesSpec } from '../run/detector.js';
 import { claimRunFolder, writeRun } from '../run/folder.js';
 import { fsError, withFsErrors } from '../util/fs.js';
-import { copyModelFiles, loadGraphModelFromDir } from '../run/model-io.js';
+import { copyModelFiles, loadGraphModelFromDir, saveLayersModelKeepingWeights } from '../run/model-io.js';
 import { parseJsonText } from '../util/json-text.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
 import type { FeatureGroup, RunArtifacts } from '../run/types.js';
@@ -72,6 +73,8 @@ export interface FitOptions {
   unseenClasses?: UnseenClassAnswer;
   /** Run folder to write (new or empty). */
   out?: string;
+  /** Images per forward pass; default: as many as keep one pass under 256 MiB (src/engine/memory.ts), at most 256. */
+  batchSize?: number;
   onPhase?: (phase: string) => void;
 }
 
@@ -285,7 +288,7 @@ async function setupGraph(file: string, options: FitOptions, scores: ScoreName[]
   try {
     classifier = fromGraph('fitted' as ModelName, graph, choice.spec, shape);
   } catch (err) {
-    graph.dispose();
+    disposeAfterError(err, graph);
     throw err instanceof AresError ? new AresError(err.message, { file, exitCode: 2 }) : err;
   }
   const metadata = readMetadata(join(dir, 'metadata.json'));
@@ -316,6 +319,9 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   const engine = await initEngine();
   const tpr = checkTpr(options.tpr ?? 0.95);
   const unseenAnswer = checkUnseenAnswer(options.unseenClasses);
+  if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
+    throw new AresError(`--batch-size must be a positive integer, got ${options.batchSize}`, { exitCode: 2 });
+  }
   const scores = [...new Set(options.scores ?? DEFAULT_SCORES)];
   for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
   // The detector.json score: the first requested one it can hold (energy when none can).
@@ -359,8 +365,8 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const labelled = classes.by !== 'model-predictions';
     const unseenClasses: UnseenClassesSpec | null = classes.unseen.length > 0 ? { classes: [...classes.unseen], answer: unseenAnswer } : null;
 
-    options.onPhase?.(`fitting ${scores.join(', ')}`);
-    const evaluation = evaluate(classifier, data, { scores, tpr });
+    options.onPhase?.(`fitting ${scores.join(', ')} (forward passes of ${options.batchSize ?? forwardBatchFor(classifier)} images)`);
+    const evaluation = evaluate(classifier, data, { scores, tpr, batchSize: options.batchSize });
     const gamma = evaluation.thresholds[deployed];
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
     const spec: DetectorSpec = {
@@ -400,15 +406,19 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
         featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
         idLabels: labelled ? 'data' : 'model-predictions', unseenClasses,
       };
-      await writeFitRun(options.out, setup.graphDir, {
-        config, ...(setup.graph ? {} : { model: setup.runModel as tf.LayersModel }), detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
+      const stored: StoredModel = setup.graph
+        ? { kind: 'graph', dir: setup.graphDir! }
+        : { kind: 'layers', model: setup.runModel as tf.LayersModel, userDir: user.path ? dirname(user.path) : null };
+      await writeFitRun(options.out, stored, {
+        config, detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
         metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
       });
     }
     return Object.assign(createDetector(setup.runModel, spec), { summary, classifier });
   } catch (err) {
-    // A model fit loaded from disk is its own to free; one the caller passed stays theirs.
-    if (typeof model === 'string') setup.runModel.dispose();
+    // A model fit loaded from disk is its own to free; one the caller passed stays theirs. After a
+    // wasm trap dispose() fails too: the error shown must stay the one that stopped the fit.
+    if (typeof model === 'string') disposeAfterError(err, setup.runModel);
     throw err;
   }
 }
@@ -452,16 +462,25 @@ function checkOutFree(out: string): void {
   }
 }
 
+/**
+ * How the run stores the model: a graph model as the user's files, unchanged (detector.json names
+ * its nodes); a layers model as the classifier ares built from it (inputs → [logits, features]),
+ * with the user's weight files kept byte for byte when they hold every weight it needs.
+ */
+type StoredModel = { kind: 'graph'; dir: string } | { kind: 'layers'; model: tf.LayersModel; userDir: string | null };
+
 /** Writes the whole run into a temp folder beside `out`, then renames it into place: no half-written run. */
-async function writeFitRun(out: string, graphDir: string | null, parts: Parameters<typeof writeRun>[1]): Promise<void> {
+async function writeFitRun(out: string, stored: StoredModel, parts: Parameters<typeof writeRun>[1]): Promise<void> {
   checkOutFree(out);
   const abs = resolve(out);
   const tmp = join(dirname(abs), `.${basename(abs)}.fit-${process.pid}-${Date.now()}.tmp`);
   try {
     withFsErrors(out, () => mkdirSync(dirname(abs), { recursive: true }));
     await writeRun(tmp, parts);
-    // A graph model is stored as the user's files, unchanged (detector.json names its nodes).
-    if (graphDir) copyModelFiles(graphDir, join(tmp, 'model'));
+    const modelDir = join(tmp, 'model');
+    if (stored.kind === 'graph') copyModelFiles(stored.dir, modelDir);
+    else if (stored.userDir) await saveLayersModelKeepingWeights(stored.model, modelDir, stored.userDir);
+    else await writeRun(tmp, { model: stored.model });
     withFsErrors(out, () => {
       if (existsSync(abs)) rmSync(abs, { recursive: true }); // empty but for the tool's lock or temp files: checked above
       renameSync(tmp, abs);

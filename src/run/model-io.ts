@@ -90,6 +90,102 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   }));
 }
 
+/** What model.save hands a save handler (topology, float32 weight specs and bytes). */
+async function saveArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | null = null;
+  await model.save(tf.io.withSaveHandler(async (artifacts) => {
+    saved = artifacts;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  return saved!;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return false;
+  return true;
+}
+
+/**
+ * The user's weights manifest with each entry renamed to the weight of `saved` (the model ares
+ * built) that holds exactly its values, or null when that cannot cover the model: every saved
+ * weight must equal a user weight of the same shape, and every user weight must be used once
+ * (tfjs refuses weights no layer takes). A weight keeps its name when it can; one ares copied into
+ * a new layer (the linear "head" that replaces a softmax Dense) takes the new layer's name. Only
+ * names change: dtype, shape, quantisation and byte order stay the user's, so their shards serve
+ * as they are.
+ */
+export function renamedManifest(saved: tf.io.ModelArtifacts, user: ModelJson, userShards: ArrayBuffer[]): ModelJson['weightsManifest'] | null {
+  const specs = saved.weightSpecs ?? [];
+  const userEntries = user.weightsManifest.flatMap((g) => g.weights);
+  if (specs.length !== userEntries.length || specs.some((w) => w.dtype !== 'float32')) return null;
+  const whole = new Uint8Array(userShards.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of userShards) { whole.set(new Uint8Array(b), at); at += b.byteLength; }
+  let decoded: tf.NamedTensorMap;
+  try {
+    decoded = tf.io.decodeWeights(whole.buffer, userEntries);
+  } catch {
+    return null; // shards tfjs cannot read this way: keep the float32 copy
+  }
+  try {
+    if (Object.keys(decoded).length !== userEntries.length) return null; // duplicate names
+    const savedData = new Uint8Array(tf.io.concatenateArrayBuffers(Array.isArray(saved.weightData) ? saved.weightData : saved.weightData ? [saved.weightData] : []));
+    const values = new Map<string, Float32Array>();
+    let offset = 0;
+    for (const w of specs) {
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      values.set(w.name, new Float32Array(savedData.slice(offset, offset + 4 * n).buffer));
+      offset += 4 * n;
+    }
+    const nameFor = new Map<string, string>(); // user name → saved name
+    const matches = (w: tf.io.WeightsManifestEntry, u: tf.io.WeightsManifestEntry) =>
+      !nameFor.has(u.name) && sameShape(w.shape, u.shape) && sameValues(values.get(w.name)!, decoded[u.name].dataSync() as Float32Array);
+    const unmatched: tf.io.WeightsManifestEntry[] = [];
+    for (const w of specs) {
+      const u = userEntries.find((e) => e.name === w.name);
+      if (u && matches(w, u)) nameFor.set(u.name, w.name);
+      else unmatched.push(w);
+    }
+    for (const w of unmatched) {
+      const u = userEntries.find((e) => matches(w, e));
+      if (!u) return null;
+      nameFor.set(u.name, w.name);
+    }
+    return user.weightsManifest.map((g) => ({ paths: [...g.paths], weights: g.weights.map((e) => ({ ...e, name: nameFor.get(e.name)! })) }));
+  } finally {
+    tf.dispose(Object.values(decoded));
+  }
+}
+
+/**
+ * Saves `model` into `dir` like saveLayersModel, but when its weights are the user's (from the
+ * model folder `userDir`: ares fit never trains) it keeps the user's weight files byte for byte —
+ * uint8/float16-quantised weights stay quantised, so the run and the bundle are the size of the
+ * user's model, not four times it. model.json takes the topology ares built and the user's manifest
+ * (renamed where a weight moved to a new layer). Otherwise, the float32 copy saveLayersModel writes.
+ */
+export async function saveLayersModelKeepingWeights(model: tf.LayersModel, dir: string, userDir: string): Promise<void> {
+  const artifacts = await saveArtifacts(model);
+  const user = readModelDir(userDir);
+  const manifest = renamedManifest(artifacts, user.m, user.shards);
+  if (!manifest) {
+    await saveLayersModel(model, dir);
+    return;
+  }
+  const json: ModelJson = { ...modelJsonFor(artifacts), weightsManifest: manifest };
+  const own = modelFolderNames(dir);
+  replaceDirAtomic(dir, (tmp) => {
+    writeFileSync(join(tmp, MODEL_JSON), JSON.stringify(json));
+    for (const p of shardPaths(user.m)) {
+      mkdirSync(dirname(join(tmp, p)), { recursive: true });
+      copyFileSync(join(userDir, p), join(tmp, p));
+    }
+  }, (name) => own.has(name));
+}
+
 /** Largest model.json read (a big converted graph model's is a few MB). */
 const MAX_MODEL_JSON_BYTES = 256 * 1024 ** 2;
 /** Largest total of weight shards read when the manifest gives no bound (string weights). */
