@@ -5,7 +5,7 @@
  * folder is written that predict, eval, export and report read like one from `ares train`.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
@@ -15,7 +15,7 @@ import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
-import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
+import { isGraphModelJson, parseModelJsonText, validateModelJson, type ModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
 import { fromLayers } from '../models/layers-classifier.js';
 import type { Classifier, ModelName } from '../models/types.js';
@@ -25,12 +25,11 @@ import { writeReport } from '../report/read.js';
 import { DETECTOR_VERSION, type DetectorSpec, type GraphModelSpec } from '../run/detector.js';
 import { writeRun } from '../run/folder.js';
 import { copyModelFiles, loadGraphModelFromDir } from '../run/model-io.js';
-import { parseJsonText } from '../util/json-text.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
 import type { FeatureGroup, RunArtifacts } from '../run/types.js';
 import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
 import { chooseGraphNodes, describeGraphLogits } from './graph-model.js';
-import { describeLogits, loadUserModel, modelJsonPath, readMetadata, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
+import { describeLogits, loadUserModel, modelJsonPath, readMetadata, readModelJsonText, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
 
 export interface FitOptions {
   /** OOD test sets to evaluate (never used for any choice). */
@@ -168,13 +167,13 @@ interface ModelSetup {
   notes: string[];
 }
 
-/** model.json's path when `model` names a tfjs graph model, else null. */
-function graphModelFile(model: string | tf.LayersModel): string | null {
+/** model.json's path and checked content when `model` names a tfjs graph model, else null. */
+function graphModelFile(model: string | tf.LayersModel): { file: string; json: ModelJson } | null {
   if (typeof model !== 'string') return null;
   const file = modelJsonPath(model);
   if (!existsSync(file)) return null; // loadUserModel says it is missing
-  const raw = parseJsonText(readFileSync(file, 'utf8'), file) as { format?: unknown; modelTopology?: unknown } | null;
-  return raw && typeof raw === 'object' && isGraphModelJson(raw) ? file : null;
+  const raw = parseModelJsonText(readModelJsonText(file), file);
+  return raw && typeof raw === 'object' && isGraphModelJson(raw) ? { file, json: validateModelJson(raw, file) } : null;
 }
 
 const FEATURE_FREE: readonly ScoreName[] = ['energy', 'msp', 'odin'];
@@ -191,8 +190,8 @@ async function setupLayers(model: string | tf.LayersModel, options: FitOptions):
   };
 }
 
-async function setupGraph(file: string, options: FitOptions, scores: ScoreName[]): Promise<ModelSetup> {
-  const choice = chooseGraphNodes(parseModelJson(readFileSync(file, 'utf8'), file), file, options.featuresLayer);
+async function setupGraph({ file, json }: { file: string; json: ModelJson }, options: FitOptions, scores: ScoreName[]): Promise<ModelSetup> {
+  const choice = chooseGraphNodes(json, file, options.featuresLayer);
   const needing = scores.filter((s) => !FEATURE_FREE.includes(s));
   if (choice.spec.features === null && needing.length > 0) {
     throw new AresError(`${choice.featuresProblem} (${needing.join(', ')} read features; energy and msp work without)`, { file, exitCode: 2 });

@@ -4,10 +4,10 @@
  * bytes go through a save handler / fromMemory here.
  */
 import * as tf from '@tensorflow/tfjs';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
-import { MODEL_JSON, WEIGHTS_FILE, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
+import { MODEL_JSON, WEIGHTS_FILE, checkModelJsonSize, expectedWeightBytes, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
 import type { DetectorSpec } from './detector.js';
 
 function joinWeights(data: tf.io.WeightData | undefined): Uint8Array {
@@ -64,9 +64,19 @@ function readOrFail(path: string, what: string): Buffer {
   }
 }
 
+/** Size of `path` in bytes, or -1 when it is missing (readOrFail then names it). */
+const sizeOf = (path: string) => { try { return statSync(path).size; } catch { return -1; } };
+
 function readModelDir(dir: string): { m: ModelJson; shards: ArrayBuffer[]; jsonPath: string } {
   const jsonPath = join(dir, MODEL_JSON);
+  checkModelJsonSize(sizeOf(jsonPath), jsonPath);
   const m = parseModelJson(readOrFail(jsonPath, 'model file').toString('utf8'), jsonPath);
+  // Shards larger than the manifest describes are refused before they are read into memory.
+  const expected = expectedWeightBytes(m);
+  const onDisk = shardPaths(m).reduce((n, p) => n + Math.max(0, sizeOf(join(dir, p))), 0);
+  if (!Number.isNaN(expected) && onDisk > expected) {
+    throw new AresError(`weight shards hold ${onDisk} bytes, model.json describes ${expected} (mismatched shard, or quantisation info that does not fit the data)`, { file: jsonPath });
+  }
   const shards = shardPaths(m).map((p) => {
     const b = readOrFail(join(dir, p), 'weight shard');
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
