@@ -17,7 +17,7 @@ import { Rng } from '../util/rng.js';
 import { energySeparation, type EnergySeparation } from '../metrics/energy-separation.js';
 import { negativeEnergy } from '../scores/energy.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
-import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { checkRestoredSizes, loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { applyInit } from './init.js';
 import { stagesOf, type TrainConfig } from './config.js';
 import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from '../ares/discrimination.js';
@@ -320,6 +320,9 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
   if (canonicalJson(withStoredAugment(ckpt.config)) !== canonicalJson(s.cfg)) {
     throw new AresError('the checkpoint was written with a different configuration; resume with the same options (see config in the run folder)', { exitCode: 2 });
   }
+  const sizes = (vars: tf.Variable[]) => vars.map((v) => ({ name: v.name, size: v.size }));
+  checkRestoredSizes(ckpt, 'model variables', ckpt.variables, sizes(s.model.allVariables));
+  checkRestoredSizes(ckpt, 'method parameters', ckpt.extra, sizes(methodVariables(s)));
   s.model.allVariables.forEach((v, i) => v.assign(tf.tensor(ckpt.variables[i], v.shape)));
   methodVariables(s).forEach((v, i) => v.assign(tf.tensor(ckpt.extra[i], v.shape)));
   s.sgd.load(ckpt.optimizer);
