@@ -75,11 +75,26 @@ export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {
   }
   c = applyOptions(c, opts, file);
   const labels = new Set<string>();
+  // Each label becomes a folder name (slug): labels that differ only in case or punctuation would share one cell folder.
+  const bySlug = new Map<string, string>();
   for (const e of c.entries) {
-    if (typeof e.label !== 'string' || !Array.isArray(e.seeds) || e.seeds.length === 0) {
-      throw new AresError(`every entry needs a "label" and a non-empty "seeds" list (entry ${JSON.stringify(e.label)})`, { file });
+    if (!e || typeof e.label !== 'string' || !Array.isArray(e.seeds) || e.seeds.length === 0) {
+      throw new AresError(`every entry needs a "label" and a non-empty "seeds" list (entry ${JSON.stringify(e?.label)})`, { file });
     }
     if (labels.has(e.label)) throw new AresError(`two entries are labelled "${e.label}"`, { file });
+    const folder = slug(e.label);
+    if (folder === '') throw new AresError(`the label "${e.label}" has no letter or digit to name its results folder by`, { file });
+    const other = bySlug.get(folder);
+    if (other !== undefined) {
+      throw new AresError(`the labels "${other}" and "${e.label}" would share one results folder ("${folder}"); labels must differ in their letters or digits`, { file });
+    }
+    bySlug.set(folder, e.label);
+    const seen = new Set<unknown>();
+    for (const seed of e.seeds) {
+      // A repeated seed would train one cell and count its result twice in the means.
+      if (seen.has(seed)) throw new AresError(`entry "${e.label}" lists seed ${JSON.stringify(seed)} twice`, { file });
+      seen.add(seed);
+    }
     labels.add(e.label);
     // Fail on a bad setting now, not an hour into the benchmark.
     for (const seed of e.seeds) cellConfig(c, e, seed);
@@ -104,7 +119,8 @@ function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: stri
   }
   if (opts.set) {
     for (const k of Object.keys(opts.set)) {
-      if (!(k in DEFAULT_CONFIG) && !['id', 'limit', 'idClasses'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
+      // Own keys only: `in` would accept inherited names such as "toString" or "constructor".
+      if (!Object.hasOwn(DEFAULT_CONFIG, k) && !['id', 'limit', 'idClasses'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
     }
     defaults = { ...defaults, ...opts.set };
     entries = entries.map((e) => ({ ...e, ...opts.set }));
