@@ -13,7 +13,7 @@ import { conformSet } from '../data/transform.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
-import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { evaluate, forwardSet, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJsonText, validateModelJson, type ModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
@@ -271,7 +271,17 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const data = aligned.data;
 
     options.onPhase?.(`fitting ${scores.join(', ')}`);
-    const evaluation = evaluate(classifier, data, { scores, tpr });
+    checkFiniteOutputs(classifier, data, user.path);
+    let evaluation: EvaluationResult;
+    try {
+      evaluation = evaluate(classifier, data, { scores, tpr });
+    } catch (err) {
+      // NaN outputs on images past the probe surface in the metrics as "score i is NaN": say whose and why.
+      if (err instanceof AresError && / is NaN$/.test(err.message)) {
+        throw new AresError(`the model's outputs are not finite for some images (${err.message}); its weights or the computation overflow`, { file: user.path || undefined, cause: err });
+      }
+      throw err;
+    }
     const gamma = evaluation.thresholds[deployed];
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
     const spec: DetectorSpec = {
@@ -312,6 +322,28 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     // A model fit loaded from disk is its own to free; one the caller passed stays theirs.
     if (typeof model === 'string') setup.runModel.dispose();
     throw err;
+  }
+}
+
+/** ID validation images the output check runs on before anything is fitted. */
+const PROBE_IMAGES = 32;
+
+/**
+ * NaN or infinite logits/features would surface deep in the metrics as "score 0 is NaN" without
+ * naming the model: checked first on a few ID validation images, the message names the model file
+ * (`modelFile`: model.json's path, '' for a model passed in memory).
+ */
+function checkFiniteOutputs(classifier: Classifier, data: PreparedDataset, modelFile: string): void {
+  const n = Math.min(PROBE_IMAGES, data.val.count);
+  const per = data.val.shape[0] * data.val.shape[1] * data.val.shape[2];
+  const probe: ImageSet = { ...data.val, count: n, images: data.val.images.subarray(0, n * per), labels: data.val.labels?.subarray(0, n) };
+  const out = forwardSet(classifier, probe, data.normalization, PROBE_IMAGES);
+  for (const [what, m] of [['logits', out.logits], ['features', out.features]] as const) {
+    const i = m.data.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) {
+      throw new AresError(`the model's ${what} are not finite (${m.data[i]} for ID validation image ${Math.floor(i / m.cols)}): `
+        + 'its weights or outputs are NaN or overflow, so no score can be computed', { file: modelFile || undefined });
+    }
   }
 }
 
