@@ -139,7 +139,12 @@ export function loadCheckpoint(runDir: string): Checkpoint | null {
   const epochs = listCheckpoints(runDir);
   if (epochs.length === 0) return null;
   const file = fileOf(runDir, epochs[epochs.length - 1]);
-  const { arrays, meta } = decodeBundle(readFileSync(file), file);
+  return decodeCheckpoint(readFileSync(file), file);
+}
+
+/** A checkpoint file's bytes → the checkpoint, every claim of its header checked (`file` names it in errors). */
+export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
+  const { arrays, meta } = decodeBundle(bytes, file);
   return checkpointOfBundle(arrays, meta, file);
 }
 
