@@ -194,13 +194,13 @@ describe('ares train --resume with a doctored checkpoint', () => {
 
 describe('ares benchmark --config: refused when read, before any cell trains', () => {
   const config = (name: string, entries: object[]) => write(join(dir, `${name}.json`), JSON.stringify({ name, defaults: { id: 'mnist', epochs: 1, pretrainEpochs: 0 }, entries }));
-  const bench = (file: string, ...extra: string[]) => ares(['benchmark', '--config', file, '--out', join(dir, 'bench-out'), ...extra]);
+  const bench = (file: string, ...extra: string[]) => ares(['benchmark', '--config', file, '--out', `${file}.out`, ...extra]);
 
   it('labels "CE" and "ce!" would share one cell folder: both labels named', () => {
     const file = config('slug-clash', [{ label: 'CE', method: 'ce', seeds: [0] }, { label: 'ce!', method: 'ce', seeds: [0] }]);
     const o = bench(file);
     expectNamedError(o, 1, file, /the labels "CE" and "ce!" would share one results folder \("ce"\)/);
-    expect(existsSync(join(dir, 'bench-out'))).toBe(false);
+    expect(existsSync(`${file}.out`)).toBe(false);
   });
 
   it('a repeated seed would count one cell twice', () => {
