@@ -17,6 +17,7 @@ import { canonicalJson, withStoredAugment } from '../methods/train.js';
 import { AresError } from '../errors.js';
 import type { ScoreName } from '../eval/evaluate.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
+import { MAX_JSON_DEPTH, jsonNestingDepth } from '../util/json-depth.js';
 import { describeOwner, tryLock, type Lock, type LockOwner } from '../util/lock.js';
 import type { RunMetrics } from './run-folder.js';
 import { resolveConfig, runLockPath } from './train-run.js';
@@ -64,8 +65,12 @@ export interface CellResult { label: string; tables: TableName[]; seed: number; 
 export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {}): BenchmarkConfig {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    // JSON.parse takes any nesting, but the settings are later written with JSON.stringify, which recurses.
+    if (jsonNestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new AresError(`nests more than ${MAX_JSON_DEPTH} levels deep; not a benchmark config`, { file });
+    raw = JSON.parse(text);
   } catch (err) {
+    if (err instanceof AresError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new AresError(e.code === 'ENOENT' ? 'benchmark config not found' : `not valid JSON (${e.message})`, { file });
   }
