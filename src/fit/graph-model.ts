@@ -113,6 +113,35 @@ function graphNodes(m: ModelJson, file: string): GraphNode[] {
   return nodes as GraphNode[];
 }
 
+/**
+ * Refuses a graph in which `from` depends on itself: a node reached again while its own inputs are
+ * being followed. TensorFlow loops close through a NextIteration node, whose inputs are not followed,
+ * so converted while-loops pass. Iterative, so a long chain cannot overflow the stack.
+ */
+function checkAcyclic(byName: Map<string, GraphNode>, from: string, file: string): void {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: { name: string; inputs: string[]; next: number }[] = [];
+  const enter = (name: string) => {
+    const n = byName.get(name);
+    state.set(name, 'open');
+    stack.push({ name, inputs: n && n.op !== 'NextIteration' ? (n.input ?? []).map(nodeName) : [], next: 0 });
+  };
+  enter(from);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next === top.inputs.length) {
+      state.set(top.name, 'done');
+      stack.pop();
+      continue;
+    }
+    const input = top.inputs[top.next++];
+    if (!byName.has(input)) continue;
+    const seen = state.get(input);
+    if (seen === 'open') throw new AresError(`the graph has a cycle through node "${input}"; a GraphDef must not feed a node its own output (outside a TensorFlow loop)`, { file, exitCode: 2 });
+    if (seen === undefined) enter(input);
+  }
+}
+
 /** Nodes nothing reads (as tfjs takes them without a signature), or the signature's outputs. */
 function outputNodes(m: ModelJson, nodes: GraphNode[]): string[] {
   const sig = (m.signature as { outputs?: unknown } | undefined)?.outputs;
@@ -165,6 +194,7 @@ export function chooseGraphNodes(m: ModelJson, file: string, featuresNode?: stri
     }
     return at;
   };
+  checkAcyclic(byName, out.name, file);
   const last = through(out);
   let logitsNode = last;
   let logits: LogitsSource = { kind: 'output', layer: last.name };

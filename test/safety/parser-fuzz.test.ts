@@ -198,6 +198,27 @@ const graphJson = fc.record({
 });
 
 describe('GraphDef reader (fuzzed)', () => {
+  const graph = (node: object[]) => ({ format: 'graph-model', modelTopology: { node }, weightsManifest: [] });
+  const input = { name: 'input', op: 'Placeholder' };
+
+  it('a cycle of any ops is refused naming a node on it; a TensorFlow while-loop (closed through NextIteration) is not a cycle', () => {
+    const cyclic = graph([input, { name: 'r1', op: 'AddV2', input: ['input', 'r2'] }, { name: 'r2', op: 'Relu', input: ['r1'] }, { name: 'out', op: 'MatMul', input: ['r1', 'input'] }]);
+    expect(() => chooseGraphNodes(cyclic, 'cyclic/model.json')).toThrow(/cyclic\/model.json: the graph has a cycle through node "r[12]"/);
+    const loop = graph([
+      input,
+      { name: 'w/Enter', op: 'Enter', input: ['input'] },
+      { name: 'w/Merge', op: 'Merge', input: ['w/Enter', 'w/NextIteration'] },
+      { name: 'w/Switch', op: 'Switch', input: ['w/Merge', 'w/Merge'] },
+      { name: 'w/Body', op: 'Relu', input: ['w/Switch:1'] },
+      { name: 'w/NextIteration', op: 'NextIteration', input: ['w/Body'] },
+      { name: 'w/Exit', op: 'Exit', input: ['w/Switch'] },
+      { name: 'out', op: 'Softmax', input: ['w/Exit'] },
+    ]);
+    const choice = chooseGraphNodes(loop, 'loop/model.json');
+    expect(choice.spec.logits).toBe('w/Exit');
+    expect(choice.featuresProblem).toMatch(/not a MatMul/);
+  });
+
   it('chooseGraphNodes: a choice of existing nodes or an AresError, never a hang (cycles of Identity nodes included)', () => {
     let chosen = 0;
     fc.assert(fc.property(graphJson, ({ nodes, signature, features }) => {
