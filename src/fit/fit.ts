@@ -24,12 +24,12 @@ import { prepareForConfig, type DataConfig } from '../pipeline/train-run.js';
 import { writeReport } from '../report/read.js';
 import { DETECTOR_VERSION, type DetectorSpec, type GraphModelSpec } from '../run/detector.js';
 import { writeRun } from '../run/folder.js';
-import { copyModelFiles, loadGraphModelFromDir } from '../run/model-io.js';
+import { copyModelFiles, loadGraphModelFromDir, readModelJsonText } from '../run/model-io.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
 import type { FeatureGroup, RunArtifacts } from '../run/types.js';
 import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
 import { chooseGraphNodes, describeGraphLogits } from './graph-model.js';
-import { describeLogits, loadUserModel, modelJsonPath, readMetadata, readModelJsonText, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
+import { describeLogits, loadUserModel, modelJsonPath, readMetadata, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
 
 export interface FitOptions {
   /** OOD test sets to evaluate (never used for any choice). */

@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
-import { MODEL_JSON, checkModelJsonSize, isGraphModelJson, parseModelJsonText, validateModelJson } from '../export/model-json.js';
+import { MODEL_JSON, isGraphModelJson, parseModelJsonText, validateModelJson } from '../export/model-json.js';
 import { parseDetectorJson, type DetectorSpec } from '../run/detector.js';
-import { loadLayersModelFromDir } from '../run/model-io.js';
+import { loadLayersModelFromDir, readModelJsonText } from '../run/model-io.js';
 import { parseJsonText } from '../util/json-text.js';
 
 type Layer = tf.layers.Layer;
@@ -63,25 +63,6 @@ export interface ClassifierParts {
 export function modelJsonPath(path: string): string {
   if (existsSync(path) && statSync(path).isDirectory()) return join(path, MODEL_JSON);
   return path;
-}
-
-/**
- * model.json's text, its size checked (stat) before it is read: a huge file is refused, not read
- * into memory whole. (A generic bounded reader may replace this stat-based check.)
- */
-export function readModelJsonText(file: string): string {
-  let size: number;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new AresError('is not a file (expected a tfjs model.json)', { file });
-    size = st.size;
-  } catch (err) {
-    if (err instanceof AresError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new AresError(code === 'ENOENT' ? 'model file not found (expected a tfjs model.json)' : `cannot read the model file: ${(err as Error).message}`, { file });
-  }
-  checkModelJsonSize(size, file);
-  return readFileSync(file, 'utf8');
 }
 
 export async function loadUserModel(path: string): Promise<LoadedUserModel> {

@@ -64,6 +64,25 @@ function readOrFail(path: string, what: string): Buffer {
   }
 }
 
+/**
+ * model.json's text, its size checked (stat) before it is read: a huge file is refused, not read
+ * into memory whole. (A generic bounded reader may replace this stat-based check.)
+ */
+export function readModelJsonText(file: string): string {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new AresError('is not a file (expected a tfjs model.json)', { file });
+    size = st.size;
+  } catch (err) {
+    if (err instanceof AresError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AresError(code === 'ENOENT' ? 'model file not found (expected a tfjs model.json)' : `cannot read the model file: ${(err as Error).message}`, { file });
+  }
+  checkModelJsonSize(size, file);
+  return readFileSync(file, 'utf8');
+}
+
 /** Size of `path` in bytes, or -1 when it is missing (readOrFail then names it). */
 const sizeOf = (path: string) => { try { return statSync(path).size; } catch { return -1; } };
 
