@@ -78,7 +78,7 @@ function checkWeightEntry(w: unknown, at: string, source: string): void {
   if (!isObject(q) || typeof q.dtype !== 'string' || !own(QUANTIZED_BYTES, q.dtype)) {
     throw badW(`"quantization" must give a dtype of ${Object.keys(QUANTIZED_BYTES).join(', ')}, got ${JSON.stringify(isObject(q) ? q.dtype : q)}`);
   }
-  if (!QUANTIZES[q.dtype].includes(w.dtype)) throw badW(`a ${w.dtype} weight cannot be quantised as ${q.dtype}`);
+  if (!QUANTIZES[q.dtype].includes(w.dtype)) throw badW(`${w.dtype} weights cannot be quantised as ${q.dtype}`);
   if (q.dtype !== 'float16' && !(typeof q.scale === 'number' && Number.isFinite(q.scale) && typeof q.min === 'number' && Number.isFinite(q.min))) {
     throw badW(`${q.dtype} quantisation needs finite "scale" and "min" (the values are min + scale × stored value), got scale ${JSON.stringify(q.scale)}, min ${JSON.stringify(q.min)}`);
   }
