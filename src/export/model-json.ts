@@ -163,7 +163,8 @@ export function nonFiniteWeight(specs: readonly tf.io.WeightsManifestEntry[], da
   let at = 0;
   for (const w of specs) {
     const size = entryBytes(w);
-    if (Number.isNaN(size)) return null; // string weights: offsets beyond are not known here
+    // String weights: offsets beyond are not known here; data shorter than described: tfjs reports it.
+    if (Number.isNaN(size) || at + size > data.byteLength) return null;
     const q = w.quantization?.dtype;
     if (q === 'float16') {
       for (let i = at; i < at + size; i += 2) {
