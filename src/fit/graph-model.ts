@@ -183,18 +183,14 @@ export function chooseGraphNodes(m: ModelJson, file: string, featuresNode?: stri
   if (!out) throw new AresError(`the graph's signature names output "${outs[0]}", which is not a node`, { file, exitCode: 2 });
 
   // Converted SavedModels often end in Identity nodes (the signature's outputs): look through them.
-  // A hostile graph may loop its Identity nodes back on themselves: each node is visited once.
+  // Every walk below follows inputs from the output: a cycle there (Identity nodes looping back on
+  // themselves in a hostile file) would never end, so it is refused first.
+  checkAcyclic(byName, out.name, file);
   const through = (n: GraphNode) => {
     let at = n;
-    const seen = new Set<string>([at.name]);
-    for (let src = dataInputs(at); at.op === 'Identity' && src.length === 1 && byName.has(src[0]); src = dataInputs(at)) {
-      at = byName.get(src[0])!;
-      if (seen.has(at.name)) throw new AresError(`the graph's Identity nodes form a cycle through node "${at.name}"; a GraphDef must not feed a node its own output`, { file, exitCode: 2 });
-      seen.add(at.name);
-    }
+    for (let src = dataInputs(at); at.op === 'Identity' && src.length === 1 && byName.has(src[0]); src = dataInputs(at)) at = byName.get(src[0])!;
     return at;
   };
-  checkAcyclic(byName, out.name, file);
   const last = through(out);
   let logitsNode = last;
   let logits: LogitsSource = { kind: 'output', layer: last.name };
