@@ -115,8 +115,9 @@ function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: stri
   let defaults = { ...c.defaults };
   let entries = c.entries.map((e) => ({ ...e }));
   if (opts.preset !== undefined) {
-    const preset = c.presets?.[opts.preset];
-    if (!preset) {
+    // Own keys only, as for --set: "toString" must not find Object.prototype's method.
+    const preset = c.presets && Object.hasOwn(c.presets, opts.preset) ? c.presets[opts.preset] : undefined;
+    if (!preset || typeof preset !== 'object') {
       const known = Object.keys(c.presets ?? {});
       throw new AresError(`no preset "${opts.preset}" (${known.length ? `presets: ${known.join(', ')}` : 'the config has no presets'})`, { file, exitCode: 2 });
     }

@@ -226,4 +226,9 @@ describe('ares benchmark --config: refused when read, before any cell trains', (
     expectNamedError(bench(file, '--set', 'toString=1'), 2, /--set: unknown setting "toString"/);
     expectNamedError(bench(file, '--set', 'constructor=1'), 2, /--set: unknown setting "constructor"/);
   });
+
+  it('--preset names are own keys of "presets" too: toString is no preset', () => {
+    const file = write(join(dir, 'preset-keys.json'), JSON.stringify({ name: 'p', defaults: { id: 'mnist' }, presets: { short: { epochs: 1 } }, entries: [{ label: 'CE', method: 'ce', seeds: [0] }] }));
+    expectNamedError(bench(file, '--preset', 'toString'), 2, file, /no preset "toString" \(presets: short\)/);
+  });
 });
