@@ -159,3 +159,10 @@ export function checkRestoredSizes(c: Checkpoint, what: string, arrays: readonly
     if (arrays[i].length !== v.size) throw bad(`${what} ${i} (${v.name}) has ${arrays[i].length} values, expected ${v.size}`);
   });
 }
+
+/** Refuses a feature pool or VOS queues whose dimensions ([stored, the run's]) differ: they would be indexed out of range. */
+export function checkRestoredDims(c: Checkpoint, what: string, dims: Record<string, [number, number]>): void {
+  for (const [k, [stored, run]] of Object.entries(dims)) {
+    if (stored !== run) throw new AresError(`checkpoint does not fit this run: ${what} ${k} is ${stored} in it, ${run} in the run`, { file: c.file, exitCode: 2 });
+  }
+}

@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine } from '../../src/engine/backend.js';
-import { encodeBundle } from '../../src/util/bundle.js';
+import { encodeBundle, type NumericArray } from '../../src/util/bundle.js';
+import { createDiscriminationParams } from '../../src/ares/discrimination.js';
+import type { TrainConfig } from '../../src/methods/config.js';
 import { resolveConfig } from '../../src/pipeline/train-run.js';
 import { withResolvedAugment } from '../../src/methods/train.js';
 import { buildModel } from '../../src/models/index.js';
@@ -20,6 +22,8 @@ import { saveLikeTfjsNode } from '../fit/plain-model.js';
  */
 const { dir, cleanup } = tempDir('hostile');
 afterAll(cleanup);
+// Fixtures build small tfjs models in this process.
+beforeAll(async () => { await initEngine(); });
 const root = join(import.meta.dirname, '..', '..');
 const TIME = '/usr/bin/time';
 const MAX_SECONDS = 10;
@@ -138,7 +142,6 @@ describe('ares fit --model: weights that are not finite or lie about their quant
     }
     return join(out, 'model.json');
   }
-  beforeAll(async () => { await initEngine(); });
 
   it('NaN weights: the model file and the weight are named, not "score 0 is NaN"', async () => {
     const file = await saveDense('nan-weights', { kernel: NaN });
@@ -163,9 +166,9 @@ describe('ares fit --model: weights that are not finite or lie about their quant
 
 describe('ares train --resume with a doctored checkpoint', () => {
   /** A run folder (config.json + one checkpoint) that resume reads; nothing is trained to make it. */
-  function runWithCheckpoint(name: string, arrays: Record<string, Float32Array>, meta: (cfg: object) => object, raw?: Uint8Array): string {
+  function runWithCheckpoint(name: string, arrays: Record<string, NumericArray>, meta: (cfg: TrainConfig) => object, raw?: Uint8Array, method: 'ce' | 'ares' = 'ce'): string {
     const out = join(dir, name);
-    const cfg = withResolvedAugment(resolveConfig({ id: 'mnist', idClasses: [0, 1], limit: 128, epochs: 2, pretrainEpochs: 0, method: 'ce', batchSize: 32, model: 'cnn' }), [28, 28, 1]);
+    const cfg = withResolvedAugment(resolveConfig({ id: 'mnist', idClasses: [0, 1], limit: 128, epochs: 2, pretrainEpochs: method === 'ares' ? 1 : 0, method, batchSize: 32, model: 'cnn' }), [28, 28, 1]);
     write(join(out, 'config.json'), JSON.stringify(cfg));
     write(join(out, 'checkpoints', 'epoch-0001.ckpt'), raw ?? encodeBundle(arrays, meta(cfg)));
     return out;
@@ -188,11 +191,27 @@ describe('ares train --resume with a doctored checkpoint', () => {
     expectNamedError(resume(out), 1, ckpt(out), /not a valid checkpoint: header has no "entries" list/);
   });
 
-  it('arrays that do not fit the run\'s model: refused naming the file before any tensor is made', () => {
-    // The real variable list of the run's model, with the first one a value short.
+  /** Zero arrays the size of the run's model variables (the reference CNN for 2 classes). */
+  function modelArrays(): Float32Array[] {
     const model = buildModel('cnn', [28, 28, 1], 2, 0);
     const vars = model.allVariables.map((v) => new Float32Array(v.size));
     model.layersModel.dispose();
+    return vars;
+  }
+
+  it('an ARES feature pool of another width than the model\'s features: refused before anything is restored', () => {
+    const vars = modelArrays();
+    const extra = createDiscriminationParams(2).variables.map((v) => new Float32Array(v.size));
+    const arrays: Record<string, NumericArray> = Object.fromEntries([...vars.map((a, i) => [`var/${i}`, a]), ...extra.map((a, i) => [`extra/${i}`, a])]);
+    Object.assign(arrays, { 'pool/data': new Float32Array(6), 'pool/shift': new Float64Array(3), 'pool/sum': new Float64Array(3), 'pool/sumSq': new Float64Array(9) });
+    const out = runWithCheckpoint('ckpt-pool', arrays, (config) => ({ epochsDone: 1, config, history: [], counts: { variables: vars.length, extra: extra.length, optimizer: 0 },
+      pool: { dim: 3, capacity: config.poolSize, addsSinceExact: 0 }, vos: null }), undefined, 'ares');
+    expectNamedError(resume(out), 2, ckpt(out), /checkpoint does not fit this run: feature pool dim is 3 in it, \d+ in the run/);
+  });
+
+  it('arrays that do not fit the run\'s model: refused naming the file before any tensor is made', () => {
+    // The real variable list of the run's model, with the first one a value short.
+    const vars = modelArrays();
     vars[0] = new Float32Array(vars[0].length - 1);
     const arrays = Object.fromEntries(vars.map((a, i) => [`var/${i}`, a]));
     const out = runWithCheckpoint('ckpt-sizes', arrays, (config) => ({ epochsDone: 1, config, history: [], counts: { variables: vars.length, extra: 0, optimizer: 0 }, pool: null, vos: null }));
