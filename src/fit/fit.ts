@@ -5,7 +5,7 @@
  * folder is written that predict, eval, export and report read like one from `ares train`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
@@ -16,9 +16,9 @@ import { batches } from '../data/batches.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { disposeAfterError } from '../engine/memory.js';
-import { evaluate, forwardBatchFor, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { evaluate, forwardBatchFor, forwardSet, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
-import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
+import { isGraphModelJson, parseModelJsonText, validateModelJson, type ModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
 import { fromLayers } from '../models/layers-classifier.js';
 import type { Classifier, ModelName } from '../models/types.js';
@@ -28,8 +28,7 @@ import { writeReport } from '../report/read.js';
 import { DETECTOR_VERSION, UNSEEN_CLASS_ANSWERS, type DetectorSpec, type GraphModelSpec, type UnseenClassAnswer, type UnseenClassesSpec } from '../run/detector.js';
 import { claimRunFolder, writeRun } from '../run/folder.js';
 import { fsError, withFsErrors } from '../util/fs.js';
-import { copyModelFiles, loadGraphModelFromDir, saveLayersModelKeepingWeights } from '../run/model-io.js';
-import { parseJsonText } from '../util/json-text.js';
+import { copyModelFiles, loadGraphModelFromDir, readModelJsonText, saveLayersModelKeepingWeights } from '../run/model-io.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
 import type { FeatureGroup, RunArtifacts } from '../run/types.js';
 import { argmaxRows } from '../metrics/summary.js';
@@ -245,13 +244,13 @@ interface ModelSetup {
   notes: string[];
 }
 
-/** model.json's path when `model` names a tfjs graph model, else null. */
-function graphModelFile(model: string | tf.LayersModel): string | null {
+/** model.json's path and checked content when `model` names a tfjs graph model, else null. */
+function graphModelFile(model: string | tf.LayersModel): { file: string; json: ModelJson } | null {
   if (typeof model !== 'string') return null;
   const file = modelJsonPath(model);
   if (!existsSync(file)) return null; // loadUserModel says it is missing
-  const raw = parseJsonText(readFileSync(file, 'utf8'), file) as { format?: unknown; modelTopology?: unknown } | null;
-  return raw && typeof raw === 'object' && isGraphModelJson(raw) ? file : null;
+  const raw = parseModelJsonText(readModelJsonText(file), file);
+  return raw && typeof raw === 'object' && isGraphModelJson(raw) ? { file, json: validateModelJson(raw, file) } : null;
 }
 
 const FEATURE_FREE: readonly ScoreName[] = ['energy', 'msp', 'odin'];
@@ -268,8 +267,8 @@ async function setupLayers(model: string | tf.LayersModel, options: FitOptions):
   };
 }
 
-async function setupGraph(file: string, options: FitOptions, scores: ScoreName[]): Promise<ModelSetup> {
-  const choice = chooseGraphNodes(parseModelJson(readFileSync(file, 'utf8'), file), file, options.featuresLayer);
+async function setupGraph({ file, json }: { file: string; json: ModelJson }, options: FitOptions, scores: ScoreName[]): Promise<ModelSetup> {
+  const choice = chooseGraphNodes(json, file, options.featuresLayer);
   const needing = scores.filter((s) => !FEATURE_FREE.includes(s));
   if (choice.spec.features === null && needing.length > 0) {
     throw new AresError(`${choice.featuresProblem} (${needing.join(', ')} read features; energy and msp work without)`, { file, exitCode: 2 });
@@ -365,8 +364,19 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const labelled = classes.by !== 'model-predictions';
     const unseenClasses: UnseenClassesSpec | null = classes.unseen.length > 0 ? { classes: [...classes.unseen], answer: unseenAnswer } : null;
 
-    options.onPhase?.(`fitting ${scores.join(', ')} (forward passes of ${options.batchSize ?? forwardBatchFor(classifier)} images)`);
-    const evaluation = evaluate(classifier, data, { scores, tpr, batchSize: options.batchSize });
+    const batchSize = options.batchSize ?? forwardBatchFor(classifier);
+    options.onPhase?.(`fitting ${scores.join(', ')} (forward passes of ${batchSize} images)`);
+    checkFiniteOutputs(classifier, data, user.path, batchSize);
+    let evaluation: EvaluationResult;
+    try {
+      evaluation = evaluate(classifier, data, { scores, tpr, batchSize });
+    } catch (err) {
+      // NaN outputs on images past the probe surface in the metrics as "score i is NaN": say whose and why.
+      if (err instanceof AresError && / is NaN$/.test(err.message)) {
+        throw new AresError(`the model's outputs are not finite for some images (${err.message}); its weights or the computation overflow`, { file: user.path || undefined, cause: err });
+      }
+      throw err;
+    }
     const gamma = evaluation.thresholds[deployed];
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
     const spec: DetectorSpec = {
@@ -420,6 +430,28 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     // wasm trap dispose() fails too: the error shown must stay the one that stopped the fit.
     if (typeof model === 'string') disposeAfterError(err, setup.runModel);
     throw err;
+  }
+}
+
+/** ID validation images the output check runs on before anything is fitted. */
+const PROBE_IMAGES = 32;
+
+/**
+ * NaN or infinite logits/features would surface deep in the metrics as "score 0 is NaN" without
+ * naming the model: checked first on a few ID validation images, the message names the model file
+ * (`modelFile`: model.json's path, '' for a model passed in memory).
+ */
+function checkFiniteOutputs(classifier: Classifier, data: PreparedDataset, modelFile: string, batchSize: number): void {
+  const n = Math.min(PROBE_IMAGES, data.val.count);
+  const per = data.val.shape[0] * data.val.shape[1] * data.val.shape[2];
+  const probe: ImageSet = { ...data.val, count: n, images: data.val.images.subarray(0, n * per), labels: data.val.labels?.subarray(0, n) };
+  const out = forwardSet(classifier, probe, data.normalization, batchSize);
+  for (const [what, m] of [['logits', out.logits], ['features', out.features]] as const) {
+    const i = m.data.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) {
+      throw new AresError(`the model's ${what} are not finite (${m.data[i]} for ID validation image ${Math.floor(i / m.cols)}): `
+        + 'its weights or outputs are NaN or overflow, so no score can be computed', { file: modelFile || undefined });
+    }
   }
 }
 

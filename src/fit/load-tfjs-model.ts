@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
-import { MODEL_JSON, parseModelJson } from '../export/model-json.js';
+import { MODEL_JSON, isGraphModelJson, parseModelJsonText, validateModelJson } from '../export/model-json.js';
 import { parseDetectorJson, type DetectorSpec } from '../run/detector.js';
-import { loadLayersModelFromDir } from '../run/model-io.js';
+import { loadLayersModelFromDir, readModelJsonText } from '../run/model-io.js';
 import { parseJsonText } from '../util/json-text.js';
 
 type Layer = tf.layers.Layer;
@@ -68,12 +68,12 @@ export function modelJsonPath(path: string): string {
 export async function loadUserModel(path: string): Promise<LoadedUserModel> {
   const file = modelJsonPath(path);
   if (!existsSync(file)) throw new AresError('model file not found (expected a tfjs model.json)', { file });
-  const raw = parseJsonText(readFileSync(file, 'utf8'), file) as { format?: string; modelTopology?: { node?: unknown } } | null;
-  if (raw && (raw.format === 'graph-model' || Array.isArray(raw.modelTopology?.node))) {
+  const raw = parseModelJsonText(readModelJsonText(file), file);
+  if (raw && typeof raw === 'object' && isGraphModelJson(raw)) {
     throw new AresError('this is a tfjs graph model (converted from a SavedModel or frozen graph); only `ares fit` reads graph models, '
       + 'this needs a tfjs layers model (tf.LayersModel.save, Teachable Machine, tensorflowjs_converter --output_format tfjs_layers_model)', { file, exitCode: 2 });
   }
-  parseModelJson(JSON.stringify(raw), file);
+  validateModelJson(raw, file);
   const model = await loadLayersModelFromDir(dirname(file));
   const metadata = readMetadata(join(dirname(file), 'metadata.json'));
   const teachableMachine = metadata !== null && (metadata.packageName === '@teachablemachine/image' || typeof metadata.tmVersion === 'string');

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { AresError } from '../errors.js';
 import { join } from 'node:path';
 import type { ClassQueues } from './vos.js';
 import { decodeBundle, encodeBundle, type NumericArray } from '../util/bundle.js';
@@ -23,6 +24,8 @@ export interface Checkpoint {
   pool: FeaturePoolState | null;
   vosQueues: ClassQueues | null;
   history: EpochRecord[];
+  /** The file it was read from (loadCheckpoint), for messages. */
+  file?: string;
 }
 
 const KEEP = 2;
@@ -63,28 +66,103 @@ function listCheckpoints(runDir: string): number[] {
     .sort((a, b) => a - b);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const KIND_NAMES = new Map<unknown, string>([[Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32']]);
+
+/**
+ * The checkpoint's metadata checked against the arrays the file really holds: every count and size
+ * the header claims must be backed by arrays in the file, so a doctored header is refused before
+ * anything is allocated for it.
+ */
+function checkpointOfBundle(arrays: Record<string, NumericArray>, meta: unknown, file: string): Checkpoint {
+  const bad = (why: string) => new AresError(`not a valid checkpoint: ${why}`, { file });
+  if (!isObject(meta)) throw bad('no metadata');
+  if (!isCount(meta.epochsDone)) throw bad('"epochsDone" must be a non-negative integer');
+  if (!isObject(meta.config)) throw bad('"config" must be an object');
+  if (!Array.isArray(meta.history) || !meta.history.every(isObject)) throw bad('"history" must be a list of epoch records');
+  const stored = Object.keys(arrays).length;
+  const array = <T extends NumericArray>(name: string, Ctor: new (n: number) => T): T => {
+    const a = arrays[name];
+    if (!(a instanceof Ctor)) throw bad(`array "${name}" is ${a ? `${KIND_NAMES.get(a.constructor)}, expected ${KIND_NAMES.get(Ctor)}` : 'missing'}`);
+    return a;
+  };
+  const counts = meta.counts;
+  if (!isObject(counts)) throw bad('"counts" must be an object');
+  const list = (prefix: string, key: string) => {
+    const n = counts[key];
+    // More arrays than the file stores cannot be right: refuse before allocating a list for them.
+    if (!isCount(n) || n > stored) throw bad(`"counts.${key}" is ${JSON.stringify(n)}; the file stores ${stored} arrays`);
+    return Array.from({ length: n }, (_, i) => array(`${prefix}/${i}`, Float32Array));
+  };
+  const variables = list('var', 'variables');
+  const extra = list('extra', 'extra');
+  const optimizer = list('opt', 'optimizer');
+
+  let pool: FeaturePoolState | null = null;
+  if (meta.pool !== null && meta.pool !== undefined) {
+    const p = meta.pool;
+    if (!isObject(p) || !isCount(p.dim) || p.dim < 1 || !isCount(p.capacity) || p.capacity < 1 || !isCount(p.addsSinceExact)) {
+      throw bad('"pool" must give a positive integer dim and capacity, and addsSinceExact');
+    }
+    // The pool allocates capacity × dim values: the capacity is the run's setting, never the file's word alone.
+    if (p.capacity !== meta.config.poolSize) throw bad(`"pool.capacity" ${p.capacity} differs from the config's poolSize ${JSON.stringify(meta.config.poolSize)}`);
+    const data = array('pool/data', Float32Array), shift = array('pool/shift', Float64Array);
+    const sum = array('pool/sum', Float64Array), sumSq = array('pool/sumSq', Float64Array);
+    if (data.length % p.dim !== 0 || data.length / p.dim > p.capacity || shift.length !== p.dim || sum.length !== p.dim || sumSq.length !== p.dim * p.dim) {
+      throw bad(`the feature pool's arrays do not fit its dim ${p.dim} and capacity ${p.capacity}`);
+    }
+    pool = { dim: p.dim, capacity: p.capacity, addsSinceExact: p.addsSinceExact, data, shift, sum, sumSq };
+  }
+
+  let vosQueues: ClassQueues | null = null;
+  if (meta.vos !== null && meta.vos !== undefined) {
+    const v = meta.vos;
+    if (!isObject(v) || !isCount(v.numClasses) || !isCount(v.dim) || !isCount(v.capacity) || v.capacity < 1) {
+      throw bad('"vos" must give integer numClasses, dim and a positive capacity');
+    }
+    const data = array('vos/data', Float32Array), qCounts = array('vos/counts', Int32Array), next = array('vos/next', Int32Array);
+    if (data.length !== v.numClasses * v.capacity * v.dim || qCounts.length !== v.numClasses || next.length !== v.numClasses
+      || qCounts.some((c) => c < 0 || c > (v.capacity as number)) || next.some((c) => c < 0 || c >= (v.capacity as number))) {
+      throw bad(`the VOS queues' arrays do not fit ${v.numClasses} classes × capacity ${v.capacity} × dim ${v.dim}`);
+    }
+    vosQueues = { numClasses: v.numClasses, dim: v.dim, capacity: v.capacity, data, counts: qCounts, next };
+  }
+  return {
+    epochsDone: meta.epochsDone, config: meta.config as unknown as TrainConfig, history: meta.history as unknown as EpochRecord[],
+    variables, extra, optimizer, pool, vosQueues, file,
+  };
+}
+
 /** The newest checkpoint of a run folder, or null when it has none. */
 export function loadCheckpoint(runDir: string): Checkpoint | null {
   const epochs = listCheckpoints(runDir);
   if (epochs.length === 0) return null;
   const file = fileOf(runDir, epochs[epochs.length - 1]);
-  const { arrays, meta } = decodeBundle(readFileSync(file), file);
-  const m = meta as {
-    epochsDone: number; config: TrainConfig; history: EpochRecord[];
-    counts: { variables: number; extra: number; optimizer: number };
-    pool: { dim: number; capacity: number; addsSinceExact: number } | null;
-    vos: { numClasses: number; dim: number; capacity: number } | null;
-  };
-  const list = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => arrays[`${prefix}/${i}`] as Float32Array);
-  return {
-    epochsDone: m.epochsDone, config: m.config, history: m.history,
-    variables: list('var', m.counts.variables), extra: list('extra', m.counts.extra), optimizer: list('opt', m.counts.optimizer),
-    pool: m.pool && {
-      ...m.pool, data: arrays['pool/data'] as Float32Array, shift: arrays['pool/shift'] as Float64Array,
-      sum: arrays['pool/sum'] as Float64Array, sumSq: arrays['pool/sumSq'] as Float64Array,
-    },
-    vosQueues: m.vos && {
-      ...m.vos, data: arrays['vos/data'] as Float32Array, counts: arrays['vos/counts'] as Int32Array, next: arrays['vos/next'] as Int32Array,
-    },
-  };
+  return decodeCheckpoint(readFileSync(file), file);
+}
+
+/** A checkpoint file's bytes → the checkpoint, every claim of its header checked (`file` names it in errors). */
+export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
+  const { arrays, meta } = decodeBundle(bytes, file);
+  return checkpointOfBundle(arrays, meta, file);
+}
+
+/**
+ * Refuses checkpoint arrays that do not fit the variables they are restored into (a checkpoint of
+ * another model, or a doctored one), naming the file, before any tensor is made from them.
+ */
+export function checkRestoredSizes(c: Checkpoint, what: string, arrays: readonly Float32Array[], expected: readonly { name: string; size: number }[]): void {
+  const bad = (why: string) => new AresError(`checkpoint does not fit this run: ${why}`, { file: c.file, exitCode: 2 });
+  if (arrays.length !== expected.length) throw bad(`it holds ${arrays.length} ${what}, the run has ${expected.length}`);
+  expected.forEach((v, i) => {
+    if (arrays[i].length !== v.size) throw bad(`${what} ${i} (${v.name}) has ${arrays[i].length} values, expected ${v.size}`);
+  });
+}
+
+/** Refuses a feature pool or VOS queues whose dimensions ([stored, the run's]) differ: they would be indexed out of range. */
+export function checkRestoredDims(c: Checkpoint, what: string, dims: Record<string, [number, number]>): void {
+  for (const [k, [stored, run]] of Object.entries(dims)) {
+    if (stored !== run) throw new AresError(`checkpoint does not fit this run: ${what} ${k} is ${stored} in it, ${run} in the run`, { file: c.file, exitCode: 2 });
+  }
 }

@@ -9,24 +9,27 @@
  * too), and their batch norm runs in inference mode, so its moving statistics stay as loaded.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AresError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { loadLayersModelFromDir } from '../run/model-io.js';
-import { parseJsonText } from '../util/json-text.js';
+import { loadLayersModelFromDir, readModelJsonText } from '../run/model-io.js';
+import { parseModelJsonText } from '../export/model-json.js';
 
 interface TopologyLayer { class_name?: string; name?: string; config?: { name?: string } }
 
 /** Layer names of a model.json, in the model's layer order, read from its topology alone. */
 export function initLayerNames(file: string): string[] {
   if (!existsSync(file)) throw new AresError('--init: model file not found', { file, exitCode: 2 });
-  const m = parseJsonText(readFileSync(file, 'utf8'), file) as { modelTopology?: { config?: unknown; model_config?: { config?: unknown } } } | null;
+  const m = parseModelJsonText(readModelJsonText(file), file) as { modelTopology?: { config?: unknown; model_config?: { config?: unknown } } } | null;
   const top = m?.modelTopology;
   const cfg = (top?.model_config?.config ?? top?.config) as { layers?: TopologyLayer[] } | TopologyLayer[] | undefined;
   const layers = Array.isArray(cfg) ? cfg : cfg?.layers;
   if (!Array.isArray(layers)) throw new AresError('--init: not a tfjs layers model (no modelTopology layers)', { file, exitCode: 2 });
-  return layers.map((l, i) => l.name ?? l.config?.name ?? `layer ${i}`);
+  return layers.map((l: TopologyLayer | null, i) => {
+    const name = l?.name ?? l?.config?.name;
+    return typeof name === 'string' ? name : `layer ${i}`;
+  });
 }
 
 /** The layers `--freeze name` keeps fixed: every layer up to and including it. */

@@ -17,7 +17,7 @@ import { Rng } from '../util/rng.js';
 import { energySeparation, type EnergySeparation } from '../metrics/energy-separation.js';
 import { negativeEnergy } from '../scores/energy.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
-import { loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { checkRestoredDims, checkRestoredSizes, loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { applyInit } from './init.js';
 import { stagesOf, type TrainConfig } from './config.js';
 import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from '../ares/discrimination.js';
@@ -320,6 +320,13 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
   if (canonicalJson(withStoredAugment(ckpt.config)) !== canonicalJson(s.cfg)) {
     throw new AresError('the checkpoint was written with a different configuration; resume with the same options (see config in the run folder)', { exitCode: 2 });
   }
+  // Everything is checked before anything is assigned: a checkpoint that does not fit leaves the session as it was.
+  const sizes = (vars: tf.Variable[]) => vars.map((v) => ({ name: v.name, size: v.size }));
+  checkRestoredSizes(ckpt, 'model variables', ckpt.variables, sizes(s.model.allVariables));
+  checkRestoredSizes(ckpt, 'method parameters', ckpt.extra, sizes(methodVariables(s)));
+  if (s.pool && ckpt.pool) checkRestoredDims(ckpt, 'feature pool', { dim: [ckpt.pool.dim, s.pool.dim], capacity: [ckpt.pool.capacity, s.pool.capacity] });
+  const [q, own] = [ckpt.vosQueues, s.vos?.queues];
+  if (q && own) checkRestoredDims(ckpt, 'VOS queues', { numClasses: [q.numClasses, own.numClasses], dim: [q.dim, own.dim], capacity: [q.capacity, own.capacity] });
   s.model.allVariables.forEach((v, i) => v.assign(tf.tensor(ckpt.variables[i], v.shape)));
   methodVariables(s).forEach((v, i) => v.assign(tf.tensor(ckpt.extra[i], v.shape)));
   s.sgd.load(ckpt.optimizer);

@@ -18,6 +18,7 @@ import { AresError } from '../errors.js';
 import type { ScoreName } from '../eval/evaluate.js';
 import { withFsErrors, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { claimOutputFolder, isDir, writeMarker } from '../util/output-folder.js';
+import { MAX_JSON_DEPTH, jsonNestingDepth } from '../util/json-depth.js';
 import { describeOwner, tryLock, type Lock, type LockOwner } from '../util/lock.js';
 import type { RunMetrics } from './run-folder.js';
 import { resolveConfig, runLockPath } from './train-run.js';
@@ -65,8 +66,12 @@ export interface CellResult { label: string; tables: TableName[]; seed: number; 
 export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {}): BenchmarkConfig {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    // JSON.parse takes any nesting, but the settings are later written with JSON.stringify, which recurses.
+    if (jsonNestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new AresError(`nests more than ${MAX_JSON_DEPTH} levels deep; not a benchmark config`, { file });
+    raw = JSON.parse(text);
   } catch (err) {
+    if (err instanceof AresError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new AresError(e.code === 'ENOENT' ? 'benchmark config not found' : `not valid JSON (${e.message})`, { file });
   }
@@ -76,11 +81,26 @@ export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {
   }
   c = applyOptions(c, opts, file);
   const labels = new Set<string>();
+  // Each label becomes a folder name (slug): labels that differ only in case or punctuation would share one cell folder.
+  const bySlug = new Map<string, string>();
   for (const e of c.entries) {
-    if (typeof e.label !== 'string' || !Array.isArray(e.seeds) || e.seeds.length === 0) {
-      throw new AresError(`every entry needs a "label" and a non-empty "seeds" list (entry ${JSON.stringify(e.label)})`, { file });
+    if (!e || typeof e.label !== 'string' || !Array.isArray(e.seeds) || e.seeds.length === 0) {
+      throw new AresError(`every entry needs a "label" and a non-empty "seeds" list (entry ${JSON.stringify(e?.label)})`, { file });
     }
     if (labels.has(e.label)) throw new AresError(`two entries are labelled "${e.label}"`, { file });
+    const folder = slug(e.label);
+    if (folder === '') throw new AresError(`the label "${e.label}" has no letter or digit to name its results folder by`, { file });
+    const other = bySlug.get(folder);
+    if (other !== undefined) {
+      throw new AresError(`the labels "${other}" and "${e.label}" would share one results folder ("${folder}"); labels must differ in their letters or digits`, { file });
+    }
+    bySlug.set(folder, e.label);
+    const seen = new Set<unknown>();
+    for (const seed of e.seeds) {
+      // A repeated seed would train one cell and count its result twice in the means.
+      if (seen.has(seed)) throw new AresError(`entry "${e.label}" lists seed ${JSON.stringify(seed)} twice`, { file });
+      seen.add(seed);
+    }
     labels.add(e.label);
     // Fail on a bad setting now, not an hour into the benchmark.
     for (const seed of e.seeds) cellConfig(c, e, seed);
@@ -96,8 +116,9 @@ function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: stri
   let defaults = { ...c.defaults };
   let entries = c.entries.map((e) => ({ ...e }));
   if (opts.preset !== undefined) {
-    const preset = c.presets?.[opts.preset];
-    if (!preset) {
+    // Own keys only, as for --set: "toString" must not find Object.prototype's method.
+    const preset = c.presets && Object.hasOwn(c.presets, opts.preset) ? c.presets[opts.preset] : undefined;
+    if (!preset || typeof preset !== 'object') {
       const known = Object.keys(c.presets ?? {});
       throw new AresError(`no preset "${opts.preset}" (${known.length ? `presets: ${known.join(', ')}` : 'the config has no presets'})`, { file, exitCode: 2 });
     }
@@ -105,7 +126,8 @@ function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: stri
   }
   if (opts.set) {
     for (const k of Object.keys(opts.set)) {
-      if (!(k in DEFAULT_CONFIG) && !['id', 'limit', 'idClasses'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
+      // Own keys only: `in` would accept inherited names such as "toString" or "constructor".
+      if (!Object.hasOwn(DEFAULT_CONFIG, k) && !['id', 'limit', 'idClasses'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
     }
     defaults = { ...defaults, ...opts.set };
     entries = entries.map((e) => ({ ...e, ...opts.set }));

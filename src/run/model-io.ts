@@ -4,12 +4,12 @@
  * bytes go through a save handler / fromMemory here.
  */
 import * as tf from '@tensorflow/tfjs';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
 import { fsError, withFsErrors } from '../util/fs.js';
 import { readRegularFileSync } from '../util/read-file.js';
-import { MODEL_JSON, WEIGHTS_FILE, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
+import { MODEL_JSON, WEIGHTS_FILE, checkModelJsonSize, expectedWeightBytes, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
 import type { DetectorSpec } from './detector.js';
 
 function joinWeights(data: tf.io.WeightData | undefined): Uint8Array {
@@ -216,9 +216,38 @@ function declaredWeightBytes(m: ModelJson): number {
   return Math.min(total, MAX_WEIGHTS_BYTES);
 }
 
+/**
+ * model.json's text, its size checked (stat) before it is read: a huge file is refused, not read
+ * into memory whole. (A generic bounded reader may replace this stat-based check.)
+ */
+export function readModelJsonText(file: string): string {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new AresError('is not a file (expected a tfjs model.json)', { file });
+    size = st.size;
+  } catch (err) {
+    if (err instanceof AresError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AresError(code === 'ENOENT' ? 'model file not found (expected a tfjs model.json)' : `cannot read the model file: ${(err as Error).message}`, { file });
+  }
+  checkModelJsonSize(size, file);
+  return readFileSync(file, 'utf8');
+}
+
+/** Size of `path` in bytes, or -1 when it is missing (readOrFail then names it). */
+const sizeOf = (path: string) => { try { return statSync(path).size; } catch { return -1; } };
+
 function readModelDir(dir: string): { m: ModelJson; shards: ArrayBuffer[]; jsonPath: string } {
   const jsonPath = join(dir, MODEL_JSON);
+  checkModelJsonSize(sizeOf(jsonPath), jsonPath);
   const m = parseModelJson(readOrFail(jsonPath, 'model file', MAX_MODEL_JSON_BYTES).toString('utf8'), jsonPath);
+  // Shards larger than the manifest describes are refused before they are read into memory.
+  const expected = expectedWeightBytes(m);
+  const onDisk = shardPaths(m).reduce((n, p) => n + Math.max(0, sizeOf(join(dir, p))), 0);
+  if (!Number.isNaN(expected) && onDisk > expected) {
+    throw new AresError(`weight shards hold ${onDisk} bytes, model.json describes ${expected} (mismatched shard, or quantisation info that does not fit the data)`, { file: jsonPath });
+  }
   let left = declaredWeightBytes(m);
   const shards = shardPaths(m).map((p) => {
     // Each shard may be at most what the manifest's weights still leave: checked before reading.
