@@ -49,10 +49,17 @@ export function reportDataFromRun(run: RunFolder, opts: ReportOptions = {}): Rep
     metrics: run.metrics?.rows ?? [],
     roc,
     scores: s ? { score: s.score, groups } : null,
-    umap: art.features ? embedFeatures(art.features.dim, art.features.groups, opts.umap) : null,
+    // A UMAP needs a few points: a run fitted on a handful of images shows no embedding, not an error.
+    umap: art.features && featureRows(art.features) >= MIN_UMAP_POINTS ? embedFeatures(art.features.dim, art.features.groups, opts.umap) : null,
     history: run.history?.epochs ?? [],
     samples: { pixmix: art.samples.pixmix.slice(0, max).map(pngDataUrl), fractals: art.samples.fractals.slice(0, max).map(pngDataUrl) },
   };
+}
+
+const MIN_UMAP_POINTS = 3;
+
+function featureRows(f: { dim: number; groups: { features: ArrayLike<number> }[] }): number {
+  return f.groups.reduce((n, g) => n + g.features.length / f.dim, 0);
 }
 
 /** Reads a run folder and writes its report (default `<run>/report.html`); returns the file written. */
