@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { AresError } from '../errors.js';
 import { fsError, withFsErrors } from '../util/fs.js';
 import { readRegularFileSync } from '../util/read-file.js';
-import { MODEL_JSON, WEIGHTS_FILE, checkModelJsonSize, expectedWeightBytes, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
+import { MAX_MODEL_JSON_BYTES, MODEL_JSON, WEIGHTS_FILE, checkModelJsonSize, expectedWeightBytes, graphModelFromParts, modelFromParts, modelJsonFor, parseModelJson, shardPaths, type ModelJson } from '../export/model-json.js';
 import type { DetectorSpec } from './detector.js';
 
 function joinWeights(data: tf.io.WeightData | undefined): Uint8Array {
@@ -186,8 +186,6 @@ export async function saveLayersModelKeepingWeights(model: tf.LayersModel, dir: 
   }, (name) => own.has(name));
 }
 
-/** Largest model.json read (a big converted graph model's is a few MB). */
-const MAX_MODEL_JSON_BYTES = 256 * 1024 ** 2;
 /** Largest total of weight shards read when the manifest gives no bound (string weights). */
 const MAX_WEIGHTS_BYTES = 2 * 1024 ** 3;
 
