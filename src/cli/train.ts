@@ -8,7 +8,8 @@ import { runMetrics } from '../pipeline/run-folder.js';
 import { AresError } from '../errors.js';
 import type { Lock } from '../util/lock.js';
 import { createProgress } from './progress.js';
-import { formatMetricsTable, int, list, num, parseScores } from './options.js';
+import { formatSelection } from '../eval/auto-score.js';
+import { formatMetricsTable, int, list, num, parseScoresOrAuto } from './options.js';
 
 export function register(program: Command): void {
   program.command('train')
@@ -37,7 +38,7 @@ export function register(program: Command): void {
     .option('--init <model.json>', 'start from these weights (a run\'s model/model.json, or a tfjs layers model of the same architecture)')
     .option('--freeze <layer>', 'with --init: keep the layers up to and including this one fixed (names as in the --init model.json)')
     .option('--tpr <x>', 'share of ID validation images the threshold γ accepts (the operating point)', num, DEFAULT_CONFIG.tpr)
-    .option('--score <names>', `scores to evaluate: ${SCORE_NAMES.join(', ')} or all`, parseScores, ['energy'] as ScoreName[])
+    .option('--score <names>', `auto (default: evaluate every score but odin and deploy the one a written rule picks on validation data; docs/validation-protocol.md), or scores to evaluate: ${SCORE_NAMES.join(', ')} or all (energy is deployed)`, parseScoresOrAuto, ['auto'] as (ScoreName | 'auto')[])
     .option('--out <dir>', 'run folder', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--json', 'print the final metrics as JSON')
@@ -51,17 +52,19 @@ export function register(program: Command): void {
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), o.score, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');
-      if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), out: o.out }) + '\n');
-      else process.stdout.write(`\n${formatMetricsTable(runMetrics(result))}\nrun folder: ${o.out}\n`);
+      const selection = result.evaluation.selection;
+      if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), ...(selection ? { selection } : {}), out: o.out }) + '\n');
+      else process.stdout.write(`\n${formatMetricsTable(runMetrics(result))}\n${selection ? `${formatSelection(selection)}\n` : ''}run folder: ${o.out}\n`);
     });
 }
 
 /** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
-export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[], quiet = false, lock?: Lock): Promise<TrainRunResult> {
+export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, requested: (ScoreName | 'auto')[], quiet = false, lock?: Lock): Promise<TrainRunResult> {
+  const scores = requested.filter((s): s is ScoreName => s !== 'auto');
   const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
   try {
     return await trainRun(cfg, {
-      out, resume, scores, lock,
+      out, resume, scores, auto: requested.includes('auto'), lock,
       onPhase: (p) => progress.phase(p),
       onStep: (s) => progress.step(s),
       onEpoch: (e) => progress.epoch(e),

@@ -12,6 +12,7 @@ import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type D
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';
+import { AUTO_CANDIDATES, autoValidationSets, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
 
 export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
 export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds'];
@@ -63,6 +64,8 @@ export interface EvaluationResult {
   /** Raw scores, for the report's histograms and ROC curves. */
   scores: Record<string, { id: Float64Array; val: Float64Array; ood: ScoredSet[]; valOod: ScoredSet[] }>;
   outputs: { test: SetOutputs; ood: SetOutputs[]; valOod: SetOutputs[] };
+  /** With `auto`: every candidate's validation numbers and the score the rule picked. */
+  selection?: ScoreSelection;
 }
 
 export interface EvaluateOptions {
@@ -70,10 +73,16 @@ export interface EvaluateOptions {
   /** Learned energy weights w_k (ares, vos): the energy score uses them. */
   energyWeights?: Float32Array | null;
   tpr?: number;
+  /** Also evaluate every deployable score and pick one by the rule of src/eval/auto-score.ts. */
+  auto?: boolean;
+  /** Seed of auto's generated validation sets (the run's seed). */
+  seed?: number;
 }
 
 export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
-  const names = opts.scores ?? ['energy'];
+  const asked = opts.scores ?? (opts.auto ? [] : ['energy']);
+  // auto's candidates share this one forward pass with the scores asked for.
+  const names = opts.auto ? [...new Set([...asked, ...AUTO_CANDIDATES])] : asked;
   for (const n of names) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
   const tpr = opts.tpr ?? 0.95;
   const norm = data.normalization;
@@ -87,8 +96,9 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   // One forward pass over the ID training set serves every detector fitted on it.
   let trainData: LabelledOutputsIn | null = null;
   const fitData = () => trainData ??= trainingOutputs(model, data);
+  const scorers: Partial<Record<ScoreName, (o: SetOutputs, set: ImageSet) => Float64Array>> = {};
   for (const name of names) {
-    const score = scorer(name, model, data, opts, fitData, result);
+    const score = scorers[name] = scorer(name, model, data, opts, fitData, result);
     const idScores = score(test, data.test);
     const valScores = score(val, data.val);
     const oodScores = ood.map((o, i) => ({ name: o.name, scores: score(o, data.ood[i]) }));
@@ -99,6 +109,16 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
     // Validation OOD sets are compared with the ID *validation* scores: the test split must not
     // take part in any choice made on validation results.
     for (const o of valOodScores) result.valOod.push({ ood: o.name, score: name, metrics: oodMetrics(valScores, o.scores, { tpr }) });
+  }
+  if (opts.auto) {
+    const far = autoValidationSets(data, opts.seed ?? 0).map((s) => forwardSet(model, s, norm));
+    const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(AUTO_CANDIDATES.map((n) => [n, f(n)])) as Record<AutoCandidate, T>;
+    result.selection = selectScore({
+      tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null,
+      valScores: pick((n) => result.scores[n].val),
+      // The far sets are images the scorer never needs (no candidate perturbs inputs).
+      scorers: pick((n) => (o) => scorers[n]!(o as SetOutputs, data.val)),
+    });
   }
   return result;
 }

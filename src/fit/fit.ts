@@ -13,6 +13,7 @@ import { conformSet } from '../data/transform.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
+import { AUTO_CANDIDATES, type ScoreSelection } from '../eval/auto-score.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
@@ -41,8 +42,12 @@ export interface FitOptions {
   limit?: number;
   valFraction?: number;
   seed?: number;
-  /** Scores to fit and evaluate (default ['energy']); the first one a detector.json can hold is deployed. */
-  scores?: ScoreName[];
+  /**
+   * Scores to fit and evaluate (default ['auto']). With 'auto', every deployable score is fitted and
+   * the one the rule of src/eval/auto-score.ts picks on validation data is deployed; without it,
+   * the first listed one a detector.json can hold.
+   */
+  scores?: ScoreOrAuto[];
   /** Share of ID validation images γ accepts (default 0.95). */
   tpr?: number;
   /**
@@ -80,6 +85,8 @@ export interface FitSummary {
   classes: ClassMatch;
   teachableMachine: boolean;
   deployedScore: ScoreName;
+  /** With --score auto: every candidate's validation numbers, the rule and its pick. */
+  selection: ScoreSelection | null;
   gamma: number;
   tpr: number;
   /** Measured share of ID validation images rejected at γ. */
@@ -99,7 +106,8 @@ export interface FittedDetector extends Detector {
   readonly classifier: Classifier;
 }
 
-const DEFAULT_SCORES: ScoreName[] = ['energy'];
+export type ScoreOrAuto = ScoreName | 'auto';
+const DEFAULT_SCORES: ScoreOrAuto[] = ['auto'];
 
 /** Normalisation from the flags, else the ares run's own, else Teachable Machine's [-1, 1], else [0, 1] pixels. */
 export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean' | 'std'>, channels: number, tm: boolean, run?: Normalization): { normalization: Normalization; source: string } {
@@ -241,11 +249,14 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   const t0 = performance.now();
   const engine = await initEngine();
   const tpr = checkTpr(options.tpr ?? 0.95);
-  const scores = [...new Set(options.scores ?? DEFAULT_SCORES)];
-  for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
-  // The detector.json score: the first requested one it can hold (energy when none can).
-  const deployed: ScoreName = scores.find(canDeploy) ?? 'energy';
-  if (!scores.includes(deployed)) scores.push(deployed);
+  const requested = [...new Set(options.scores ?? DEFAULT_SCORES)];
+  const auto = requested.includes('auto');
+  const scores = requested.filter((s): s is ScoreName => s !== 'auto');
+  for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from auto, ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
+  // The detector.json score: auto's pick (known after evaluation), else the first requested one it
+  // can hold (energy when none can).
+  let deployed: ScoreName = scores.find(canDeploy) ?? 'energy';
+  if (!auto && !scores.includes(deployed)) scores.push(deployed);
   if (options.out) checkOutFree(options.out);
 
   options.onPhase?.('loading the model');
@@ -271,8 +282,10 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     dataCfg = aligned.dataCfg;
     const data = aligned.data;
 
-    options.onPhase?.(`fitting ${scores.join(', ')}`);
-    const evaluation = evaluate(classifier, data, { scores, tpr });
+    options.onPhase?.(auto ? `fitting ${[...new Set([...scores, ...AUTO_CANDIDATES])].join(', ')} and choosing one on validation data (--score auto)` : `fitting ${scores.join(', ')}`);
+    const evaluation = evaluate(classifier, data, { scores, tpr, auto, seed: dataCfg.seed });
+    const selection = evaluation.selection ?? null;
+    if (selection) deployed = selection.chosen;
     const gamma = evaluation.thresholds[deployed];
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
     const spec: DetectorSpec = {
@@ -293,19 +306,19 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const summary: FitSummary = {
       modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
       inputShape: parts.inputShape, normalization, normalizationSource, classes, teachableMachine: user.teachableMachine,
-      deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
+      deployedScore: deployed, selection, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
     };
     if (options.out) {
       options.onPhase?.('writing the run folder and report');
       const config = {
         method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
-        scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
+        scores: auto ? ['auto', ...scores] : scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
         format, ...(setup.graph ? { graph: setup.graph } : {}),
         featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
       };
       await writeFitRun(options.out, setup.graphDir, {
         config, ...(setup.graph ? {} : { model: setup.runModel as tf.LayersModel }), detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
-        metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
+        metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim), ...(selection ? { selection } : {}),
       });
     }
     return Object.assign(createDetector(setup.runModel, spec), { summary, classifier });

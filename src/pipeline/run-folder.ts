@@ -11,7 +11,7 @@ import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
 import type { FeatureGroup, MetricsRow, RunArtifacts, RunHistory, RunMetrics as RunMetricsFile } from '../run/types.js';
 import type { EnergySeparation, OodMetrics } from '../metrics/index.js';
 import { Rng } from '../util/rng.js';
-import type { SetOutputs } from '../eval/evaluate.js';
+import { detectorWithScore, type SetOutputs } from '../eval/evaluate.js';
 import type { TrainRunResult } from './train-run.js';
 
 export type MetricRow = MetricsRow;
@@ -49,9 +49,10 @@ export function runMetrics(r: TrainRunResult): RunMetrics {
   };
 }
 
+/** detector.json of a trained run: energy (with learned weights), or --score auto's pick. */
 export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
   const e = r.evaluation!;
-  return {
+  const energySpec: DetectorSpec = {
     version: DETECTOR_VERSION,
     classNames: r.data.classNames,
     inputShape: r.data.shape,
@@ -59,7 +60,11 @@ export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
     score: { name: 'energy', weights: r.trained.energyWeights ? Array.from(r.trained.energyWeights) : null },
     threshold: { gamma: e.thresholds.energy, tpr: e.tpr, on: 'id-validation' },
   };
+  return e.selection ? detectorWithScore(energySpec, e, e.selection.chosen, r.trained.energyWeights) : energySpec;
 }
+
+/** The score detector.json deploys. */
+const deployedScore = (r: TrainRunResult): string => r.evaluation!.selection?.chosen ?? 'energy';
 
 const historyOf = (r: TrainRunResult): RunHistory => ({
   epochs: r.trained.history.map((h) => ({
@@ -133,9 +138,10 @@ export async function writeRunFolder(dir: string, r: TrainRunResult): Promise<vo
     model: r.trained.model.layersModel,
     detector: detectorSpecOf(r),
     thresholdCount: r.data.val.count,
-    thresholdRejected: rejectedShare(r.evaluation!.scores.energy?.val, r.evaluation!.thresholds.energy),
+    thresholdRejected: rejectedShare(r.evaluation!.scores[deployedScore(r)]?.val, r.evaluation!.thresholds[deployedScore(r)]),
     metrics: runMetrics(r),
     history: historyOf(r),
     artifacts: artifactsOf(r),
+    ...(r.evaluation!.selection ? { selection: r.evaluation!.selection } : {}),
   });
 }

@@ -23,6 +23,8 @@ export interface TrainRunOptions {
   out?: string;
   resume?: boolean;
   scores?: ScoreName[];
+  /** --score auto: also evaluate every deployable score and deploy the rule's pick (src/eval/auto-score.ts). */
+  auto?: boolean;
   onStep?: (s: StepStats) => void;
   onEpoch?: (e: EpochRecord) => void;
   onPhase?: (phase: string) => void;
@@ -148,7 +150,9 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
   });
   if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
   opts.onPhase?.('evaluating');
-  const evaluation = evaluate(trained.model, data, { scores: opts.scores ?? ['energy'], energyWeights: trained.energyWeights, tpr: cfg.tpr });
+  const evaluation = evaluate(trained.model, data, {
+    scores: opts.scores ?? (opts.auto ? [] : ['energy']), energyWeights: trained.energyWeights, tpr: cfg.tpr, auto: opts.auto, seed: cfg.seed,
+  });
   const result = { config: cfg, engine, trained, data, evaluation, seconds: (performance.now() - t0) / 1000 };
   if (opts.out) {
     opts.onPhase?.('writing the run folder and report');
