@@ -86,10 +86,13 @@ export function artifactsOf(r: TrainRunResult): RunArtifacts {
   const e = r.evaluation!;
   const { model } = r.trained;
   const d = model.featureDim;
-  const energy = e.scores.energy;
+  // The deployed score's arrays: the page's histogram must reproduce detector.json's γ.
+  const deployed = deployedScore(r);
+  const scores = e.scores[deployed];
   const virtualRows = r.trained.lastOutliers;
   let virtualScores: number[] | undefined;
-  if (virtualRows) {
+  // Virtual outliers are scored with energy only (what the method trains against).
+  if (virtualRows && deployed === 'energy') {
     const logits = tf.tidy(() => model.head(tf.tensor2d(virtualRows.v, [virtualRows.rows, d])).dataSync() as Float32Array);
     virtualScores = Array.from(negativeEnergyScores({ data: logits, rows: virtualRows.rows, cols: model.numClasses }, { weights: r.trained.energyWeights ?? undefined }));
   }
@@ -100,11 +103,11 @@ export function artifactsOf(r: TrainRunResult): RunArtifacts {
   const groups: FeatureGroup[] = [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))];
   if (virtualRows) groups.push({ name: 'virtual outliers', kind: 'virtual', features: virtualRows.v });
   return {
-    scores: energy && {
-      score: 'energy',
-      id: Array.from(energy.id),
-      val: Array.from(energy.val),
-      ood: Object.fromEntries(energy.ood.map((o) => [o.name, Array.from(o.scores)])),
+    scores: scores && {
+      score: deployed,
+      id: Array.from(scores.id),
+      val: Array.from(scores.val),
+      ood: Object.fromEntries(scores.ood.map((o) => [o.name, Array.from(o.scores)])),
       ...(virtualScores ? { virtual: virtualScores } : {}),
     },
     features: { dim: d, groups },
