@@ -58,8 +58,9 @@ for (let i = 0; i < pairs.length; i += 2) {
     if (!metrics) { missing.push(`${split}: ${cell.entry.label} seed ${cell.seed}`); continue; }
     const c0 = performance.now();
     const run = await loadRun(cell.dir);
-    // What `ares train` evaluates at its end, minus the test OOD sets (auto never reads them).
-    const data = await prepareForConfig({ ...run.config, ood: [] });
+    // What `ares train` evaluates at its end, minus the test and validation OOD sets (auto reads
+    // neither: its own validation sets are made inside evaluate).
+    const data = await prepareForConfig({ ...run.config, ood: [], valOod: [] });
     const w = run.detector.score.name === 'energy' ? run.detector.score.weights : run.detector.energyWeights;
     const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, {
       scores: [], auto: true, tpr: run.config.tpr, seed: run.config.seed, energyWeights: w ? Float32Array.from(w) : null,

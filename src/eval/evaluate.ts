@@ -80,10 +80,9 @@ export interface EvaluateOptions {
 }
 
 export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
+  // auto's candidates share this one forward pass (and each its one fit) with the scores asked for.
   const asked = opts.scores ?? (opts.auto ? [] : ['energy']);
-  // auto's candidates share this one forward pass with the scores asked for.
-  const names = opts.auto ? [...new Set([...asked, ...AUTO_CANDIDATES])] : asked;
-  for (const n of names) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
+  for (const n of asked) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
   const tpr = opts.tpr ?? 0.95;
   const norm = data.normalization;
   const test = forwardSet(model, data.test, norm);
@@ -97,10 +96,26 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   let trainData: LabelledOutputsIn | null = null;
   const fitData = () => trainData ??= trainingOutputs(model, data);
   const scorers: Partial<Record<ScoreName, (o: SetOutputs, set: ImageSet) => Float64Array>> = {};
-  for (const name of names) {
-    const score = scorers[name] = scorer(name, model, data, opts, fitData, result);
+  const scorerOf = (name: ScoreName) => scorers[name] ??= scorer(name, model, data, opts, fitData, result);
+  const valCache: Partial<Record<ScoreName, Float64Array>> = {};
+  const valScoresOf = (name: ScoreName) => valCache[name] ??= scorerOf(name)(val, data.val);
+  if (opts.auto) {
+    // The candidates are scored on validation data only; the test split is scored below for the
+    // pick (and the scores asked for), so auto costs no test-set scoring of the others.
+    const far = autoValidationSets(data, opts.seed ?? 0).map((s) => forwardSet(model, s, norm));
+    const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(AUTO_CANDIDATES.map((n) => [n, f(n)])) as Record<AutoCandidate, T>;
+    result.selection = selectScore({
+      tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null,
+      valScores: pick(valScoresOf),
+      // The far sets are images the scorer never needs (no candidate perturbs inputs).
+      scorers: pick((n) => (o) => scorerOf(n)(o as SetOutputs, data.val)),
+    });
+  }
+  const evaluated = result.selection ? [...new Set([...asked, result.selection.chosen])] : asked;
+  for (const name of evaluated) {
+    const score = scorerOf(name);
     const idScores = score(test, data.test);
-    const valScores = score(val, data.val);
+    const valScores = valScoresOf(name);
     const oodScores = ood.map((o, i) => ({ name: o.name, scores: score(o, data.ood[i]) }));
     const valOodScores = valOod.map((o, i) => ({ name: o.name, scores: score(o, data.valOod[i]) }));
     result.thresholds[name] = thresholdAtTpr(valScores, tpr);
@@ -109,16 +124,6 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
     // Validation OOD sets are compared with the ID *validation* scores: the test split must not
     // take part in any choice made on validation results.
     for (const o of valOodScores) result.valOod.push({ ood: o.name, score: name, metrics: oodMetrics(valScores, o.scores, { tpr }) });
-  }
-  if (opts.auto) {
-    const far = autoValidationSets(data, opts.seed ?? 0).map((s) => forwardSet(model, s, norm));
-    const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(AUTO_CANDIDATES.map((n) => [n, f(n)])) as Record<AutoCandidate, T>;
-    result.selection = selectScore({
-      tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null,
-      valScores: pick((n) => result.scores[n].val),
-      // The far sets are images the scorer never needs (no candidate perturbs inputs).
-      scorers: pick((n) => (o) => scorers[n]!(o as SetOutputs, data.val)),
-    });
   }
   return result;
 }
