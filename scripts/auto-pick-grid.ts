@@ -6,12 +6,16 @@
  * it with the best single score (lowest mean over the seeds) and with energy (the old default),
  * as paired per-seed differences with 95% t-intervals.
  *
- *   npx tsx scripts/auto-pick-grid.ts <config.json> <benchmark-out> [<config.json> <benchmark-out> ...] [--json <file>]
+ *   npx tsx scripts/auto-pick-grid.ts <config.json> <benchmark-out> [<config.json> <benchmark-out> ...] [--json <file>] [--reuse <file>]
+ *
+ * --reuse takes the picks of an earlier --json file for the cells it holds (the selection is
+ * deterministic), so cells that finished later can be added without redoing the others.
  *
  * The test number of a split: the mean FPR95 over its far test sets (every set but the held-out
  * classes) for a config without held-out classes, and the held-out-classes set's FPR95 for one
  * with `idClasses` (the near task).
  */
+import { readFileSync } from 'node:fs';
 import { initEngine } from '../src/engine/backend.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { AUTO_CANDIDATES, type AutoCandidate, type ScoreSelection } from '../src/eval/auto-score.js';
@@ -23,16 +27,29 @@ import { prepareForConfig } from '../src/pipeline/train-run.js';
 import type { RunMetrics } from '../src/run/types.js';
 import { writeJsonAtomic } from '../src/util/fs.js';
 
-const args = process.argv.slice(2);
-const jsonAt = args.indexOf('--json');
-const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : null;
-const pairs = jsonAt >= 0 ? [...args.slice(0, jsonAt), ...args.slice(jsonAt + 2)] : args;
+let args = process.argv.slice(2);
+/** The value of `--flag <value>`, removed from args. */
+function flag(name: string): string | null {
+  const at = args.indexOf(name);
+  if (at < 0) return null;
+  const v = args[at + 1];
+  args = [...args.slice(0, at), ...args.slice(at + 2)];
+  return v ?? null;
+}
+const jsonFile = flag('--json');
+const reuseFile = flag('--reuse');
+const pairs = args;
 if (pairs.length === 0 || pairs.length % 2 !== 0) {
   process.stderr.write('usage: auto-pick-grid.ts <config.json> <benchmark-out> [<config.json> <benchmark-out> ...] [--json <file>]\n');
   process.exit(2);
 }
 
-interface CellPick { label: string; seed: number; split: string; chosen: AutoCandidate; testFpr: Record<AutoCandidate, number>; selection: ScoreSelection; seconds: number }
+type CandidateRow = Pick<ScoreSelection['candidates'][number], 'score' | 'farMean' | 'nearMean' | 'objective' | 'excluded'>;
+interface CellPick { label: string; seed: number; split: string; chosen: AutoCandidate; testFpr: Record<AutoCandidate, number>; selectionSeconds: number; candidates: CandidateRow[]; seconds: number; reused?: boolean }
+const key = (split: string, label: string, seed: number) => `${split}|${label}|${seed}`;
+const earlier = new Map<string, CellPick>(reuseFile
+  ? (JSON.parse(readFileSync(reuseFile, 'utf8')) as { picks: CellPick[] }).picks.map((p) => [key(p.split, p.label, p.seed), p])
+  : []);
 
 /** The split's test number for every candidate score, from a cell's metrics.json rows. */
 function testFprByScore(m: RunMetrics, near: boolean): Record<AutoCandidate, number> {
@@ -56,6 +73,11 @@ for (let i = 0; i < pairs.length; i += 2) {
   for (const cell of cellsOf(config, pairs[i + 1])) {
     const metrics = finishedMetrics(cell);
     if (!metrics) { missing.push(`${split}: ${cell.entry.label} seed ${cell.seed}`); continue; }
+    const before = earlier.get(key(split, cell.entry.label, cell.seed));
+    if (before) {
+      picks.push({ ...before, testFpr: testFprByScore(metrics, near), reused: true });
+      continue;
+    }
     const c0 = performance.now();
     const run = await loadRun(cell.dir);
     // What `ares train` evaluates at its end, minus the test and validation OOD sets (auto reads
@@ -67,7 +89,11 @@ for (let i = 0; i < pairs.length; i += 2) {
     });
     run.model.layersModel.dispose();
     const selection = e.selection!;
-    const pick: CellPick = { label: cell.entry.label, seed: cell.seed, split, chosen: selection.chosen, testFpr: testFprByScore(metrics, near), selection, seconds: (performance.now() - c0) / 1000 };
+    const pick: CellPick = {
+      label: cell.entry.label, seed: cell.seed, split, chosen: selection.chosen, testFpr: testFprByScore(metrics, near), selectionSeconds: selection.seconds,
+      candidates: selection.candidates.map((c) => ({ score: c.score, farMean: c.farMean, nearMean: c.nearMean, objective: c.objective, excluded: c.excluded })),
+      seconds: (performance.now() - c0) / 1000,
+    };
     picks.push(pick);
     process.stderr.write(`${split} ${pick.label} seed ${pick.seed}: auto → ${pick.chosen} (selection ${selection.seconds.toFixed(1)} s, cell ${pick.seconds.toFixed(1)} s)\n`);
   }
@@ -95,6 +121,10 @@ for (const split of [...new Set(picks.map((p) => p.split))]) {
   }
 }
 console.log(lines.join('\n'));
-console.log(`\n${picks.length} cells in ${((performance.now() - t0) / 1000).toFixed(0)} s; mean selection time ${mean(picks.map((p) => p.selection.seconds)).toFixed(1)} s per cell`);
+const fresh = picks.filter((p) => !p.reused);
+// JSON written before selectionSeconds was recorded has none: those cells are left out of the timing.
+const timed = picks.filter((p) => typeof p.selectionSeconds === 'number');
+console.log(`\n${picks.length} cells (${fresh.length} evaluated now in ${((performance.now() - t0) / 1000).toFixed(0)} s, ${picks.length - fresh.length} reused); `
+  + `selection ${mean(timed.map((p) => p.selectionSeconds)).toFixed(1)} s and whole cell ${mean(timed.map((p) => p.seconds)).toFixed(1)} s per cell on average (${timed.length} cells timed)`);
 if (missing.length) console.log(`not finished (left out): ${missing.join('; ')}`);
-if (jsonFile) writeJsonAtomic(jsonFile, { picks: picks.map(({ selection, ...p }) => ({ ...p, candidates: selection.candidates.map((c) => ({ score: c.score, farMean: c.farMean, nearMean: c.nearMean, objective: c.objective, excluded: c.excluded })) })), summary, missing });
+if (jsonFile) writeJsonAtomic(jsonFile, { picks, summary, missing });
