@@ -61,6 +61,8 @@ export function register(program: Command): void {
 /** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
 export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, requested: (ScoreName | 'auto')[], quiet = false, lock?: Lock): Promise<TrainRunResult> {
   const scores = requested.filter((s): s is ScoreName => s !== 'auto');
+  // Energy, the score the training methods shape, stays in a trained run's metrics beside auto's pick.
+  if (requested.includes('auto') && scores.length === 0) scores.push('energy');
   const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
   try {
     return await trainRun(cfg, {
