@@ -8,7 +8,7 @@ import { writeRun } from '../run/folder.js';
 import { loadRun } from '../pipeline/load-run.js';
 import { prepareForConfig } from '../pipeline/train-run.js';
 import { metricRow, type RunMetrics } from '../pipeline/run-folder.js';
-import { formatSelection } from '../eval/auto-score.js';
+import { formatSelection, LOGIT_CANDIDATES } from '../eval/auto-score.js';
 import { formatMetricsTable, parseScores } from './options.js';
 
 export function register(program: Command): void {
@@ -33,7 +33,10 @@ export function register(program: Command): void {
       if (run.detector.model?.features === null && needing.length > 0) {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
-      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, { scores, energyWeights, tpr: run.detector.threshold.tpr, auto, seed: cfg.seed });
+      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, {
+        scores, energyWeights, tpr: run.detector.threshold.tpr, auto, seed: cfg.seed,
+        ...(run.detector.model?.features === null ? { autoCandidates: LOGIT_CANDIDATES } : {}),
+      });
       const stored: ScoreName | undefined = auto ? e.selection!.chosen : o.detector;
       if (stored) {
         await writeRun(o.run, {

@@ -44,6 +44,8 @@ import { energy, knn, mahalanobis, msp, rmds, vim, readMatrix, type Detector, ty
 
 export const AUTO_CANDIDATES = ['energy', 'msp', 'mahalanobis', 'rmds', 'vim', 'knn'] as const;
 export type AutoCandidate = (typeof AUTO_CANDIDATES)[number];
+/** The candidates of a model with no features to read (a graph model without a features node). */
+export const LOGIT_CANDIDATES: readonly AutoCandidate[] = ['energy', 'msp'];
 
 /** Rule constants: the tie band (FPR95 as a fraction) and the most held-out-class folds run. */
 export const SCORE_RULE = { tie: 0.005, maxFolds: 10, maxSetImages: 1000, minSetImages: 200 } as const;
@@ -141,21 +143,24 @@ export interface SelectionInputs {
   tpr: number;
   /** ID validation outputs (with labels) and every candidate's scores on them. */
   val: Outputs;
-  valScores: Record<AutoCandidate, Float64Array>;
+  valScores: Partial<Record<AutoCandidate, Float64Array>>;
   /** Each candidate as fitted on all ID training data: outputs → scores. */
-  scorers: Record<AutoCandidate, (o: Outputs) => Float64Array>;
+  scorers: Partial<Record<AutoCandidate, (o: Outputs) => Float64Array>>;
   /** The far validation sets' outputs (autoValidationSets, forwarded once). */
   far: Outputs[];
   /** ID training outputs with labels (and the head when linear): what the folds refit on. */
   train: () => LabelledOutputsIn;
   classNames: string[];
   energyWeights: ArrayLike<number> | null;
+  /** The candidates to weigh (default all): energy and msp alone for a model whose features are its logits. */
+  candidates?: readonly AutoCandidate[];
 }
 
 /** Every candidate's validation numbers and the rule's choice. */
 export function selectScore(inp: SelectionInputs): ScoreSelection {
   const t0 = performance.now();
-  const numbers = new Map<AutoCandidate, CandidateNumbers>(AUTO_CANDIDATES.map((s) => [s, { score: s, far: {}, near: {}, failure: null }]));
+  const candidates = inp.candidates ?? AUTO_CANDIDATES;
+  const numbers = new Map<AutoCandidate, CandidateNumbers>(candidates.map((s) => [s, { score: s, far: {}, near: {}, failure: null }]));
   const attempt = (s: AutoCandidate, f: () => void) => {
     const row = numbers.get(s)!;
     if (row.failure) return;
@@ -164,10 +169,10 @@ export function selectScore(inp: SelectionInputs): ScoreSelection {
       row.failure = err.message;
     }
   };
-  for (const s of AUTO_CANDIDATES) {
+  for (const s of candidates) {
     attempt(s, () => {
-      const id = inp.valScores[s];
-      for (const o of inp.far) numbers.get(s)!.far[o.name] = fprAtTpr(id, inp.scorers[s](o), { tpr: inp.tpr }).fpr;
+      const id = inp.valScores[s]!;
+      for (const o of inp.far) numbers.get(s)!.far[o.name] = fprAtTpr(id, inp.scorers[s]!(o), { tpr: inp.tpr }).fpr;
     });
   }
   const folds = foldClasses(inp.train().labels, inp.val.labels, inp.classNames.length);
@@ -178,7 +183,7 @@ export function selectScore(inp: SelectionInputs): ScoreSelection {
       const fold = heldOutFold(train, inp.val, c);
       foldRows.push({ heldOut: inp.classNames[c], idCount: fold.id.logits.rows, oodCount: fold.ood.logits.rows });
       const weights = inp.energyWeights ? dropIndex(inp.energyWeights, c) : null;
-      for (const s of AUTO_CANDIDATES) {
+      for (const s of candidates) {
         attempt(s, () => {
           const det = candidate(s, weights);
           det.fit(fold.train);

@@ -77,6 +77,8 @@ export interface EvaluateOptions {
   auto?: boolean;
   /** Seed of auto's generated validation sets (the run's seed). */
   seed?: number;
+  /** auto's candidates (default all deployable scores). */
+  autoCandidates?: readonly AutoCandidate[];
 }
 
 export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
@@ -103,9 +105,10 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
     // The candidates are scored on validation data only; the test split is scored below for the
     // pick (and the scores asked for), so auto costs no test-set scoring of the others.
     const far = autoValidationSets(data, opts.seed ?? 0).map((s) => forwardSet(model, s, norm));
-    const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(AUTO_CANDIDATES.map((n) => [n, f(n)])) as Record<AutoCandidate, T>;
+    const candidates = opts.autoCandidates ?? AUTO_CANDIDATES;
+    const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(candidates.map((n) => [n, f(n)])) as Partial<Record<AutoCandidate, T>>;
     result.selection = selectScore({
-      tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null,
+      tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null, candidates,
       valScores: pick(valScoresOf),
       // The far sets are images the scorer never needs (no candidate perturbs inputs).
       scorers: pick((n) => (o) => scorerOf(n)(o as SetOutputs, data.val)),

@@ -13,7 +13,7 @@ import { conformSet } from '../data/transform.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
-import { AUTO_CANDIDATES, type ScoreSelection } from '../eval/auto-score.js';
+import { AUTO_CANDIDATES, LOGIT_CANDIDATES, type ScoreSelection } from '../eval/auto-score.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJson } from '../export/model-json.js';
@@ -282,8 +282,10 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     dataCfg = aligned.dataCfg;
     const data = aligned.data;
 
-    options.onPhase?.(auto ? `fitting ${[...new Set([...scores, ...AUTO_CANDIDATES])].join(', ')} and choosing one on validation data (--score auto)` : `fitting ${scores.join(', ')}`);
-    const evaluation = evaluate(classifier, data, { scores, tpr, auto, seed: dataCfg.seed });
+    options.onPhase?.(auto ? `fitting ${[...new Set([...scores, ...(setup.graph?.features === null ? LOGIT_CANDIDATES : AUTO_CANDIDATES)])].join(', ')} and choosing one on validation data (--score auto)` : `fitting ${scores.join(', ')}`);
+    // A graph model without a features node gives its logits as "features": only logit scores mean anything.
+    const autoCandidates = setup.graph?.features === null ? LOGIT_CANDIDATES : undefined;
+    const evaluation = evaluate(classifier, data, { scores, tpr, auto, seed: dataCfg.seed, autoCandidates });
     const selection = evaluation.selection ?? null;
     if (selection) deployed = selection.chosen;
     const gamma = evaluation.thresholds[deployed];

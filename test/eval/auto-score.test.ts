@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/engine/backend.js';
 import { generateSet, GENERATED_KINDS, VALIDATION_NOISE_KINDS } from '../../src/data/generated.js';
-import { applyScoreRule, autoValidationSets, foldClasses, formatSelection, heldOutFold, SCORE_RULE, type CandidateNumbers, type Outputs } from '../../src/eval/auto-score.js';
+import { applyScoreRule, autoValidationSets, foldClasses, formatSelection, heldOutFold, LOGIT_CANDIDATES, SCORE_RULE, selectScore, type CandidateNumbers, type Outputs } from '../../src/eval/auto-score.js';
+import { energy, msp } from '../../src/scores/index.js';
 import { resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
 import type { PreparedDataset } from '../../src/data/prepare.js';
 import type { ImageSet } from '../../src/data/types.js';
@@ -80,6 +81,33 @@ describe('held-out-class folds', () => {
     expect(Array.from(f.id.logits.data)).toEqual([3, 5, 6, 8]);
     expect(Array.from(f.ood.logits.data)).toEqual([0, 2]);
     expect(f.ood.logits.rows).toBe(1);
+  });
+});
+
+describe('selectScore', () => {
+  it('weighs only the candidates given (logit scores for a model without features) and runs a fold per class', () => {
+    // 3 classes, 12 rows each: the true class's logit is high; far images have flat, low logits.
+    const outputs = (n: number, far: boolean): Outputs => {
+      const logits = new Float32Array(n * 3), labels = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        labels[i] = i % 3;
+        for (let k = 0; k < 3; k++) logits[i * 3 + k] = far ? 0.1 * ((i + k) % 2) : (k === labels[i] ? 4 + (i % 5) * 0.3 : (i * k) % 3 * 0.2);
+      }
+      return { name: far ? 'flat' : 'val', rows: n, logits: { data: logits, rows: n, cols: 3 }, features: { data: logits, rows: n, cols: 3 }, labels };
+    };
+    const val = outputs(36, false), train = outputs(60, false), far = outputs(20, true);
+    const e = energy(), m = msp();
+    const sel = selectScore({
+      tpr: 0.95, val, far: [far], train: () => ({ logits: train.logits, features: train.features, labels: train.labels! }),
+      classNames: ['a', 'b', 'c'], energyWeights: null, candidates: LOGIT_CANDIDATES,
+      valScores: { energy: e.score(val), msp: m.score(val) }, scorers: { energy: (o) => e.score(o), msp: (o) => m.score(o) },
+    });
+    expect(sel.candidates.map((c) => c.score)).toEqual(['energy', 'msp']);
+    expect(sel.folds.map((f) => [f.heldOut, f.idCount, f.oodCount])).toEqual([['a', 24, 12], ['b', 24, 12], ['c', 24, 12]]);
+    expect(Object.keys(sel.candidates[0].near)).toEqual(['a', 'b', 'c']);
+    // Flat low logits are far below every validation image for energy: FPR95 0 on the far set.
+    expect(sel.candidates[0].far.flat).toBe(0);
+    expect(['energy', 'msp']).toContain(sel.chosen);
   });
 });
 
