@@ -1,7 +1,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { fit, type FitSummary } from '../fit/fit.js';
-import { formatMetricsTable, int, list, num, parseScores, resizeOption } from './options.js';
+import { formatSelection } from '../eval/auto-score.js';
+import { formatMetricsTable, int, list, num, parseScoresOrAuto, resizeOption } from './options.js';
 
 const numbers = (v: string) => v.split(',').map((s) => num(s.trim()));
 
@@ -19,7 +20,7 @@ export function register(program: Command): void {
     .requiredOption('--id <source>', 'in-distribution data the model was trained for: a folder of class sub-folders named by the model\'s labels or output indices (any subset of its classes), a flat folder of unlabelled images (labelled with the model\'s own predictions), mnist, fashion-mnist, ...')
     .option('--ood <source...>', 'OOD test sets to evaluate (e.g. gaussian uniform)', [])
     .option('--features <layer>', 'layer (graph model: node) whose output is the features (default: the input of the last Dense layer, or of the MatMul giving the logits)')
-    .option('--score <names>', `scores to fit: ${SCORE_NAMES.join(', ')} or all; the first of energy/msp is the deployed one`, parseScores, ['energy'] as ScoreName[])
+    .option('--score <names>', `auto (default: fit every score but odin, deploy the one a written rule picks on validation data; docs/validation-protocol.md), or scores to fit: ${SCORE_NAMES.join(', ')} or all; the first one but odin is deployed`, parseScoresOrAuto, ['auto'] as (ScoreName | 'auto')[])
     .option('--tpr <x>', 'share of ID validation images γ accepts (the operating point)', num, 0.95)
     .option('--input-range <low,high>', 'pixel range the model expects (0,1, -1,1, 0,255); default 0,1, or -1,1 for Teachable Machine', range)
     .option('--input-shape <h,w,c>', 'image shape, for a model whose input is a flat vector (e.g. 28,28,1 for 784 values)', (v: string) => {
@@ -55,7 +56,7 @@ export function register(program: Command): void {
           out: o.out, format: s.format, logits: s.logitsDescription, featuresLayer: s.featuresLayer, featureDim: s.featureDim, inputShape: s.inputShape,
           normalization: s.normalization, normalizationSource: s.normalizationSource, resize: s.resize, resizeSource: s.resizeSource, classNames: s.classes.classNames, classMatch: s.classes.by,
           idLabels: s.idAccuracy === null ? 'model-predictions' : 'data', idAccuracy: s.idAccuracy, unseenClasses: s.unseenClasses, unseenPredictedShare: s.unseenPredictedShare,
-          score: s.deployedScore, gamma: s.gamma, tpr: s.tpr, idValidationRejected: s.idValidationRejected, validationCount: s.validationCount,
+          score: s.deployedScore, selection: s.selection, gamma: s.gamma, tpr: s.tpr, idValidationRejected: s.idValidationRejected, validationCount: s.validationCount,
           seconds: s.seconds, warnings: s.warnings, metrics: s.metrics,
         }) + '\n');
         return;
@@ -69,6 +70,7 @@ export function register(program: Command): void {
         ...classLines(s, o.unseenClasses),
         `γ = ${s.gamma.toPrecision(6)} (${s.deployedScore}): accepts ${pct(s.tpr)} of ID validation by construction; measured on ${s.validationCount} images: ${pct(s.idValidationRejected)} rejected`,
         formatMetricsTable(s.metrics, accuracyLine(s)),
+        ...(s.selection ? [formatSelection(s.selection)] : []),
         `run folder: ${o.out}`,
       ].join('\n') + '\n');
     });

@@ -47,6 +47,13 @@ export function parseResizeFlag(v: string): ResizeMode {
   }
 }
 
+/** Like parseScores, and `auto` (every deployable score, one deployed by the validation rule) may be among them. */
+export function parseScoresOrAuto(v: string): (ScoreName | 'auto')[] {
+  const names = v.split(',').map((s) => s.trim());
+  const rest = names.filter((n) => n !== 'auto');
+  return [...(names.includes('auto') ? ['auto' as const] : []), ...(rest.length ? parseScores(rest.join(',')) : [])];
+}
+
 const pct = (x: number) => (100 * x).toFixed(2).padStart(7);
 
 /** The metrics of one run as an aligned text table (percentages). */

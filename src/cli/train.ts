@@ -8,7 +8,8 @@ import { runMetrics } from '../pipeline/run-folder.js';
 import { AresError } from '../errors.js';
 import type { Lock } from '../util/lock.js';
 import { createProgress } from './progress.js';
-import { formatMetricsTable, int, list, num, parseScores, resizeOption } from './options.js';
+import { formatSelection } from '../eval/auto-score.js';
+import { formatMetricsTable, int, list, num, parseScoresOrAuto, resizeOption } from './options.js';
 
 export function register(program: Command): void {
   program.command('train')
@@ -38,13 +39,13 @@ export function register(program: Command): void {
     .option('--init <model.json>', 'start from these weights (a run\'s model/model.json, or a tfjs layers model of the same architecture)')
     .option('--freeze <layer>', 'with --init: keep the layers up to and including this one fixed (names as in the --init model.json)')
     .option('--tpr <x>', 'share of ID validation images the threshold γ accepts (the operating point)', num, DEFAULT_CONFIG.tpr)
-    .option('--score <names>', `scores to evaluate: ${SCORE_NAMES.join(', ')} or all`, parseScores, ['energy'] as ScoreName[])
+    .option('--score <names>', `auto (default: evaluate every score but odin and deploy the one a written rule picks on validation data; docs/validation-protocol.md), or scores to evaluate: ${SCORE_NAMES.join(', ')} or all (energy is deployed)`, parseScoresOrAuto, ['auto'] as (ScoreName | 'auto')[])
     .option('--out <dir>', 'run folder', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--json', 'print the final metrics as JSON')
     .action(async (o, cmd: Command) => {
       // On --resume without --score, the run evaluates the scores it was started with.
-      const scores: ScoreName[] | undefined = cmd.getOptionValueSource('score') === 'default' && o.resume ? undefined : o.score;
+      const scores: (ScoreName | 'auto')[] | undefined = cmd.getOptionValueSource('score') === 'default' && o.resume ? undefined : o.score;
       const cfg = resolveConfig({
         id: o.id, ood: o.ood, valOod: o.valOod, method: o.method, model: o.model, epochs: o.epochs,
         pretrainEpochs: o.pretrainEpochs, seed: o.seed, limit: o.limit, idClasses: o.idClasses, batchSize: o.batchSize, augment: o.augment, resize: o.resize,
@@ -55,17 +56,22 @@ export function register(program: Command): void {
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), scores, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');
       for (const w of result.evaluation.warnings) process.stderr.write(`ares train: warning: ${w}\n`);
-      if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), out: o.out }) + '\n');
-      else process.stdout.write(`\n${formatMetricsTable(runMetrics(result))}\nrun folder: ${o.out}\n`);
+      const selection = result.evaluation.selection;
+      if (o.json) process.stdout.write(JSON.stringify({ ...runMetrics(result), ...(selection ? { selection } : {}), out: o.out }) + '\n');
+      else process.stdout.write(`\n${formatMetricsTable(runMetrics(result))}\n${selection ? `${formatSelection(selection)}\n` : ''}run folder: ${o.out}\n`);
     });
 }
 
 /** Trains with a progress bar on stderr (so --json output on stdout stays clean). */
-export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, scores: ScoreName[] | undefined, quiet = false, lock?: Lock): Promise<TrainRunResult> {
+export async function runWithProgress(cfg: TrainConfig, out: string, resume: boolean, requested: (ScoreName | 'auto')[] | undefined, quiet = false, lock?: Lock): Promise<TrainRunResult> {
+  // undefined (a resume without --score): the run folder's marker says what the run was started with.
+  const scores = requested?.filter((s): s is ScoreName => s !== 'auto');
+  // Energy, the score the training methods shape, stays in a trained run's metrics beside auto's pick.
+  if (requested?.includes('auto') && scores!.length === 0) scores!.push('energy');
   const progress = createProgress(`${cfg.method}/${cfg.model} seed ${cfg.seed}`, quiet);
   try {
     return await trainRun(cfg, {
-      out, resume, scores, lock,
+      out, resume, scores, auto: requested?.includes('auto'), lock,
       onPhase: (p) => progress.phase(p),
       onStep: (s) => progress.step(s),
       onEpoch: (e) => progress.epoch(e),

@@ -9,8 +9,21 @@ import type { ImageSet, Shape, Split } from './types.js';
  * - blobs:    Bernoulli(0.7) values, Gaussian-blurred (σ = 1.5 px at 32 px, scaled with the image),
  *             values below 0.75 set to 0 — amorphous shapes with definite edges.
  * Deterministic by (kind, seed, split): train and test draws differ so a validation set never equals a test set.
+ *
+ * Validation-only noise (`ares fit`/`train --score auto` picks the deployed score on these; they are
+ * deliberately NOT the Gaussian or uniform generators, which the benchmark uses as test OOD sets):
+ * - salt-pepper:  a flat grey image (level U[0.2, 0.8]) with 10% of the pixels set to 0 or 1 —
+ *                 sparse impulses, not dense noise;
+ * - smooth-noise: U[0, 1] values blurred with σ = an eighth of the side, then stretched to fill
+ *                 [0, 1] per image — low-frequency clouds with no edges;
+ * - solid:        one random colour (each channel U[0, 1]) over the whole image;
+ * - stripes:      a square wave of random period (4 px to half the side), angle and phase between
+ *                 two random colours;
+ * - checkerboard: squares of a random size (2 px to a quarter of the side) in two random colours.
+ * Each kind draws from its own stream (generatedRng), shared with no other kind or purpose.
  */
-export const GENERATED_KINDS = ['gaussian', 'uniform', 'blobs'] as const;
+export const VALIDATION_NOISE_KINDS = ['salt-pepper', 'smooth-noise', 'solid', 'stripes', 'checkerboard'] as const;
+export const GENERATED_KINDS = ['gaussian', 'uniform', 'blobs', ...VALIDATION_NOISE_KINDS] as const;
 export type GeneratedKind = (typeof GENERATED_KINDS)[number];
 
 export const DEFAULT_GENERATED_COUNT = 2000;
@@ -30,7 +43,12 @@ export function generateSet(kind: GeneratedKind, opts: { shape: Shape; count?: n
     const img = images.subarray(n * per, (n + 1) * per);
     if (kind === 'gaussian') for (let i = 0; i < per; i++) img[i] = clip01(0.5 + 0.25 * rng.normal());
     else if (kind === 'uniform') for (let i = 0; i < per; i++) img[i] = rng.uniform();
-    else blob(img, opts.shape, rng);
+    else if (kind === 'blobs') blob(img, opts.shape, rng);
+    else if (kind === 'salt-pepper') saltPepper(img, opts.shape, rng);
+    else if (kind === 'smooth-noise') smoothNoise(img, opts.shape, rng);
+    else if (kind === 'solid') solid(img, opts.shape, rng);
+    else if (kind === 'stripes') stripes(img, opts.shape, rng);
+    else checkerboard(img, opts.shape, rng);
   }
   return { name: opts.split ? `${kind}:${opts.split}` : kind, shape: [h, w, c], count, images, split: 'all' };
 }
@@ -45,6 +63,58 @@ function blob(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {
   const sigma = 1.5 * (Math.min(h, w) / 32);
   gaussianBlur(img, [h, w, c], Math.max(sigma, 0.5));
   for (let i = 0; i < img.length; i++) if (img[i] < 0.75) img[i] = 0;
+}
+
+function saltPepper(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {
+  img.fill(0.2 + 0.6 * rng.uniform());
+  for (let p = 0; p < h * w; p++) {
+    if (rng.uniform() >= 0.1) continue;
+    const v = rng.uniform() < 0.5 ? 0 : 1;
+    for (let ch = 0; ch < c; ch++) img[p * c + ch] = v;
+  }
+}
+
+function smoothNoise(img: Float32Array, shape: Shape, rng: Rng): void {
+  for (let i = 0; i < img.length; i++) img[i] = rng.uniform();
+  gaussianBlur(img, shape, Math.max(Math.min(shape[0], shape[1]) / 8, 0.5));
+  let lo = Infinity, hi = -Infinity;
+  for (const v of img) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  const span = hi - lo > 1e-6 ? hi - lo : 1;
+  for (let i = 0; i < img.length; i++) img[i] = (img[i] - lo) / span;
+}
+
+function randomColour(c: number, rng: Rng): number[] {
+  return Array.from({ length: c }, () => rng.uniform());
+}
+
+function solid(img: Float32Array, [h, w, c]: Shape, rng: Rng): void {
+  const colour = randomColour(c, rng);
+  for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) img[p * c + ch] = colour[ch];
+}
+
+/** Two random colours for a two-tone pattern; `first(y, x)` says which one a pixel gets. */
+function twoTone(img: Float32Array, [h, w, c]: Shape, rng: Rng, first: (y: number, x: number) => boolean): void {
+  const a = randomColour(c, rng), b = randomColour(c, rng);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const colour = first(y, x) ? a : b;
+      for (let ch = 0; ch < c; ch++) img[(y * w + x) * c + ch] = colour[ch];
+    }
+  }
+}
+
+function stripes(img: Float32Array, shape: Shape, rng: Rng): void {
+  const side = Math.min(shape[0], shape[1]);
+  const period = 4 + rng.uniform() * Math.max(0, side / 2 - 4);
+  const angle = rng.uniform() * Math.PI, phase = rng.uniform() * period;
+  const [dy, dx] = [Math.sin(angle), Math.cos(angle)];
+  twoTone(img, shape, rng, (y, x) => ((((y * dy + x * dx + phase) % period) + period) % period) < period / 2);
+}
+
+function checkerboard(img: Float32Array, shape: Shape, rng: Rng): void {
+  const side = Math.min(shape[0], shape[1]);
+  const size = 2 + Math.floor(rng.uniform() * Math.max(1, side / 4 - 1));
+  twoTone(img, shape, rng, (y, x) => (Math.floor(y / size) + Math.floor(x / size)) % 2 === 0);
 }
 
 /** Separable Gaussian blur of each channel in place; edges repeat the nearest pixel. */

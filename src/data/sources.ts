@@ -6,7 +6,7 @@ import { dataError, describeFsError, readText, statOrNull } from './check.js';
 import { cifarFolderLayout, cifarVariantOf, loadCifarFiles, recordSize, type CifarVariant } from './cifar.js';
 import { FASHION_MNIST_NAMES } from './class-names.js';
 import { folderSplits, splitClassNames } from './folder-scan.js';
-import { isDerivedKind, isGeneratedKind } from './generated.js';
+import { isDerivedKind, isGeneratedKind, type GeneratedKind } from './generated.js';
 import { labelsFileFor, loadIdxPair } from './idx.js';
 import { isMnistJsonFolder, mnistPackageDir } from './mnist-json.js';
 import type { FolderOptions } from './image-folder.js';
@@ -20,7 +20,7 @@ import type { LoadOptions, Split } from './types.js';
 export type SourceFormat = 'idx' | 'cifar10' | 'cifar100' | 'image-folder' | 'image-file' | 'mnist-json' | 'generated';
 
 export type ResolvedSource =
-  | { format: 'generated'; kind: 'gaussian' | 'uniform' | 'blobs'; base: string; split?: Split; splits: ['all'] }
+  | { format: 'generated'; kind: GeneratedKind; base: string; split?: Split; splits: ['all'] }
   | { format: 'mnist-json'; base: string; path: string; split?: Split; splits: ['all'] }
   | { format: 'idx'; base: string; path: string; split?: Split; splits: SplitName[]; files: Record<string, { images: string; labels: string | null }>; classNames?: string[] }
   | { format: 'cifar10' | 'cifar100'; base: string; path: string; split?: Split; splits: SplitName[]; files: Record<string, string[]>; namesDir: string }

@@ -13,6 +13,7 @@ import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type D
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';
+import { AUTO_CANDIDATES, autoValidationSets, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
 
 export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
 export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds'];
@@ -85,6 +86,8 @@ export interface EvaluationResult {
   /** Raw scores, for the report's histograms and ROC curves. */
   scores: Record<string, { id: Float64Array; val: Float64Array; ood: ScoredSet[]; valOod: ScoredSet[] }>;
   outputs: { test: SetOutputs; ood: SetOutputs[]; valOod: SetOutputs[] };
+  /** With `auto`: every candidate's validation numbers and the score the rule picked. */
+  selection?: ScoreSelection;
 }
 
 export interface EvaluateOptions {
@@ -94,11 +97,18 @@ export interface EvaluateOptions {
   tpr?: number;
   /** Images per forward pass; default: sized to the model's memory (forwardBatchFor). */
   batchSize?: number;
+  /** Also evaluate every deployable score and pick one by the rule of src/eval/auto-score.ts. */
+  auto?: boolean;
+  /** Seed of auto's generated validation sets (the run's seed). */
+  seed?: number;
+  /** auto's candidates (default all deployable scores). */
+  autoCandidates?: readonly AutoCandidate[];
 }
 
 export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
-  const names = opts.scores ?? ['energy'];
-  for (const n of names) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
+  // auto's candidates share this one forward pass (and each its one fit) with the scores asked for.
+  const asked = opts.scores ?? (opts.auto ? [] : ['energy']);
+  for (const n of asked) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
   const tpr = opts.tpr ?? 0.95;
   const norm = data.normalization;
   const b = opts.batchSize;
@@ -112,10 +122,28 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   // One forward pass over the ID training set serves every detector fitted on it.
   let trainData: LabelledOutputsIn | null = null;
   const fitData = () => trainData ??= trainingOutputs(model, data, b);
-  for (const name of names) {
-    const score = scorer(name, model, data, opts, fitData, result);
+  const scorers: Partial<Record<ScoreName, (o: SetOutputs, set: ImageSet) => Float64Array>> = {};
+  const scorerOf = (name: ScoreName) => scorers[name] ??= scorer(name, model, data, opts, fitData, result);
+  const valCache: Partial<Record<ScoreName, Float64Array>> = {};
+  const valScoresOf = (name: ScoreName) => valCache[name] ??= scorerOf(name)(val, data.val);
+  if (opts.auto) {
+    // The candidates are scored on validation data only; the test split is scored below for the
+    // pick (and the scores asked for), so auto costs no test-set scoring of the others.
+    const far = autoValidationSets(data, opts.seed ?? 0).map((s) => forwardSet(model, s, norm, b));
+    const candidates = opts.autoCandidates ?? AUTO_CANDIDATES;
+    const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(candidates.map((n) => [n, f(n)])) as Partial<Record<AutoCandidate, T>>;
+    result.selection = selectScore({
+      tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null, candidates,
+      valScores: pick(valScoresOf),
+      // The far sets are images the scorer never needs (no candidate perturbs inputs).
+      scorers: pick((n) => (o) => scorerOf(n)(o as SetOutputs, data.val)),
+    });
+  }
+  const evaluated = result.selection ? [...new Set([...asked, result.selection.chosen])] : asked;
+  for (const name of evaluated) {
+    const score = scorerOf(name);
     const idScores = score(test, data.test);
-    const valScores = score(val, data.val);
+    const valScores = valScoresOf(name);
     const oodScores = ood.map((o, i) => ({ name: o.name, scores: score(o, data.ood[i]) }));
     const valOodScores = valOod.map((o, i) => ({ name: o.name, scores: score(o, data.valOod[i]) }));
     result.thresholds[name] = thresholdAtTpr(valScores, tpr);

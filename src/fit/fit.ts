@@ -16,6 +16,7 @@ import { batches } from '../data/batches.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { disposeAfterError } from '../engine/memory.js';
+import { AUTO_CANDIDATES, LOGIT_CANDIDATES, type ScoreSelection } from '../eval/auto-score.js';
 import { evaluate, forwardBatchFor, forwardSet, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJsonText, validateModelJson, type ModelJson } from '../export/model-json.js';
@@ -45,8 +46,12 @@ export interface FitOptions {
   limit?: number;
   valFraction?: number;
   seed?: number;
-  /** Scores to fit and evaluate (default ['energy']); the first one a detector.json can hold is deployed. */
-  scores?: ScoreName[];
+  /**
+   * Scores to fit and evaluate (default ['auto']). With 'auto', every deployable score is fitted and
+   * the one the rule of src/eval/auto-score.ts picks on validation data is deployed; without it,
+   * the first listed one a detector.json can hold.
+   */
+  scores?: ScoreOrAuto[];
   /** Share of ID validation images γ accepts (default 0.95). */
   tpr?: number;
   /**
@@ -102,6 +107,8 @@ export interface FitSummary {
   idTestCount: number;
   teachableMachine: boolean;
   deployedScore: ScoreName;
+  /** With --score auto: every candidate's validation numbers, the rule and its pick. */
+  selection: ScoreSelection | null;
   gamma: number;
   tpr: number;
   /** Measured share of ID validation images rejected at γ. */
@@ -121,7 +128,8 @@ export interface FittedDetector extends Detector {
   readonly classifier: Classifier;
 }
 
-const DEFAULT_SCORES: ScoreName[] = ['energy'];
+export type ScoreOrAuto = ScoreName | 'auto';
+const DEFAULT_SCORES: ScoreOrAuto[] = ['auto'];
 
 /**
  * --resize, else the model's own ares run's, else crop. Teachable Machine's metadata.json says
@@ -321,11 +329,14 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
   if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
     throw new AresError(`--batch-size must be a positive integer, got ${options.batchSize}`, { exitCode: 2 });
   }
-  const scores = [...new Set(options.scores ?? DEFAULT_SCORES)];
-  for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
-  // The detector.json score: the first requested one it can hold (energy when none can).
-  const deployed: ScoreName = scores.find(canDeploy) ?? 'energy';
-  if (!scores.includes(deployed)) scores.push(deployed);
+  const requested = [...new Set(options.scores ?? DEFAULT_SCORES)];
+  const auto = requested.includes('auto');
+  const scores = requested.filter((s): s is ScoreName => s !== 'auto');
+  for (const s of scores) if (!SCORE_NAMES.includes(s)) throw new AresError(`unknown score "${s}"; choose from auto, ${SCORE_NAMES.join(', ')}`, { exitCode: 2 });
+  // The detector.json score: auto's pick (known after evaluation), else the first requested one it
+  // can hold (energy when none can).
+  let deployed: ScoreName = scores.find(canDeploy) ?? 'energy';
+  if (!auto && !scores.includes(deployed)) scores.push(deployed);
   if (options.out) checkOutFree(options.out);
 
   options.onPhase?.('loading the model');
@@ -365,11 +376,14 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const unseenClasses: UnseenClassesSpec | null = classes.unseen.length > 0 ? { classes: [...classes.unseen], answer: unseenAnswer } : null;
 
     const batchSize = options.batchSize ?? forwardBatchFor(classifier);
-    options.onPhase?.(`fitting ${scores.join(', ')} (forward passes of ${batchSize} images)`);
+    // A graph model without a features node gives its logits as "features": only logit scores mean anything.
+    const autoCandidates = setup.graph?.features === null ? LOGIT_CANDIDATES : undefined;
+    options.onPhase?.((auto ? `fitting ${[...new Set([...scores, ...(autoCandidates ?? AUTO_CANDIDATES)])].join(', ')} and choosing one on validation data (--score auto)` : `fitting ${scores.join(', ')}`)
+      + ` (forward passes of ${batchSize} images)`);
     checkFiniteOutputs(classifier, data, user.path, batchSize);
     let evaluation: EvaluationResult;
     try {
-      evaluation = evaluate(classifier, data, { scores, tpr, batchSize });
+      evaluation = evaluate(classifier, data, { scores, tpr, batchSize, auto, seed: dataCfg.seed, autoCandidates });
     } catch (err) {
       // NaN outputs on images past the probe surface in the metrics as "score i is NaN": say whose and why.
       if (err instanceof AresError && / is NaN$/.test(err.message)) {
@@ -377,6 +391,8 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
       }
       throw err;
     }
+    const selection = evaluation.selection ?? null;
+    if (selection) deployed = selection.chosen;
     const gamma = evaluation.thresholds[deployed];
     const idValidationRejected = rejectedShare(evaluation.scores[deployed].val, gamma)!;
     const spec: DetectorSpec = {
@@ -405,13 +421,13 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
       modelPath: user.path || null, logits: setup.logits, logitsDescription, featuresLayer: setup.featuresLayer, format, featureDim: parts.featureDim,
       inputShape: parts.inputShape, normalization, normalizationSource, resize, resizeSource, classes, unseenClasses, unseenPredictedShare, idAccuracy, idTestCount: testLabels.length,
       teachableMachine: user.teachableMachine,
-      deployedScore: deployed, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
+      deployedScore: deployed, selection, gamma, tpr, idValidationRejected, validationCount: data.val.count, metrics, evaluation, seconds, out: options.out ?? null, warnings,
     };
     if (options.out) {
       options.onPhase?.('writing the run folder and report');
       const config = {
         method: 'fit', model: 'fitted', modelPath: user.path ? resolve(user.path) : null, ...dataCfg,
-        scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
+        scores: auto ? ['auto', ...scores] : scores, deployedScore: deployed, tpr, logits: logitsDescription, logitsSource: setup.logits, featuresLayer: setup.featuresLayer,
         format, ...(setup.graph ? { graph: setup.graph } : {}),
         featureDim: parts.featureDim, normalization, normalizationSource, classMatch: classes.by, teachableMachine: user.teachableMachine,
         idLabels: labelled ? 'data' : 'model-predictions', unseenClasses,
@@ -421,7 +437,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
         : { kind: 'layers', model: setup.runModel as tf.LayersModel, userDir: user.path ? dirname(user.path) : null };
       await writeFitRun(options.out, stored, {
         config, detector: spec, thresholdCount: data.val.count, thresholdRejected: idValidationRejected,
-        metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim),
+        metrics, artifacts: fitArtifacts(evaluation, deployed, parts.featureDim), ...(selection ? { selection } : {}),
       });
     }
     return Object.assign(createDetector(setup.runModel, spec), { summary, classifier });

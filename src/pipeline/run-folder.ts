@@ -12,7 +12,7 @@ import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
 import type { FeatureGroup, MetricsRow, RunArtifacts, RunHistory, RunMetrics as RunMetricsFile } from '../run/types.js';
 import type { EnergySeparation, OodMetrics } from '../metrics/index.js';
 import { Rng } from '../util/rng.js';
-import type { SetOutputs } from '../eval/evaluate.js';
+import { detectorWithScore, type SetOutputs } from '../eval/evaluate.js';
 import type { TrainRunResult } from './train-run.js';
 
 export type MetricRow = MetricsRow;
@@ -50,9 +50,10 @@ export function runMetrics(r: TrainRunResult): RunMetrics {
   };
 }
 
+/** detector.json of a trained run: energy (with learned weights), or --score auto's pick. */
 export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
   const e = r.evaluation!;
-  return {
+  const energySpec: DetectorSpec = {
     version: DETECTOR_VERSION,
     classNames: r.data.classNames,
     inputShape: r.data.shape,
@@ -61,7 +62,11 @@ export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
     score: { name: 'energy', weights: r.trained.energyWeights ? Array.from(r.trained.energyWeights) : null },
     threshold: { gamma: e.thresholds.energy, tpr: e.tpr, on: 'id-validation' },
   };
+  return e.selection ? detectorWithScore(energySpec, e, e.selection.chosen, r.trained.energyWeights) : energySpec;
 }
+
+/** The score detector.json deploys. */
+const deployedScore = (r: TrainRunResult): string => r.evaluation!.selection?.chosen ?? 'energy';
 
 const historyOf = (r: TrainRunResult): RunHistory => ({
   epochs: r.trained.history.map((h) => ({
@@ -83,10 +88,13 @@ export function artifactsOf(r: TrainRunResult): RunArtifacts {
   const e = r.evaluation!;
   const { model } = r.trained;
   const d = model.featureDim;
-  const energy = e.scores.energy;
+  // The deployed score's arrays: the page's histogram must reproduce detector.json's γ.
+  const deployed = deployedScore(r);
+  const scores = e.scores[deployed];
   const virtualRows = r.trained.lastOutliers;
   let virtualScores: number[] | undefined;
-  if (virtualRows) {
+  // Virtual outliers are scored with energy only (what the method trains against).
+  if (virtualRows && deployed === 'energy') {
     const logits = tf.tidy(() => model.head(tf.tensor2d(virtualRows.v, [virtualRows.rows, d])).dataSync() as Float32Array);
     virtualScores = Array.from(negativeEnergyScores({ data: logits, rows: virtualRows.rows, cols: model.numClasses }, { weights: r.trained.energyWeights ?? undefined }));
   }
@@ -97,11 +105,11 @@ export function artifactsOf(r: TrainRunResult): RunArtifacts {
   const groups: FeatureGroup[] = [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))];
   if (virtualRows) groups.push({ name: 'virtual outliers', kind: 'virtual', features: virtualRows.v });
   return {
-    scores: energy && {
-      score: 'energy',
-      id: Array.from(energy.id),
-      val: Array.from(energy.val),
-      ood: Object.fromEntries(energy.ood.map((o) => [o.name, Array.from(o.scores)])),
+    scores: scores && {
+      score: deployed,
+      id: Array.from(scores.id),
+      val: Array.from(scores.val),
+      ood: Object.fromEntries(scores.ood.map((o) => [o.name, Array.from(o.scores)])),
       ...(virtualScores ? { virtual: virtualScores } : {}),
     },
     features: { dim: d, groups },
@@ -135,9 +143,10 @@ export async function writeRunFolder(dir: string, r: TrainRunResult): Promise<vo
     model: r.trained.model.layersModel,
     detector: detectorSpecOf(r),
     thresholdCount: r.data.val.count,
-    thresholdRejected: rejectedShare(r.evaluation!.scores.energy?.val, r.evaluation!.thresholds.energy),
+    thresholdRejected: rejectedShare(r.evaluation!.scores[deployedScore(r)]?.val, r.evaluation!.thresholds[deployedScore(r)]),
     metrics: runMetrics(r),
     history: historyOf(r),
     artifacts: artifactsOf(r),
+    ...(r.evaluation!.selection ? { selection: r.evaluation!.selection } : {}),
   });
 }

@@ -27,6 +27,8 @@ export interface TrainRunOptions {
   resume?: boolean;
   /** Scores to evaluate; default: on resume the ones the run was started with (kept in its marker), else energy. */
   scores?: ScoreName[];
+  /** --score auto: also evaluate every deployable score and deploy the rule's pick (src/eval/auto-score.ts). */
+  auto?: boolean;
   onStep?: (s: StepStats) => void;
   onEpoch?: (e: EpochRecord) => void;
   onPhase?: (phase: string) => void;
@@ -157,7 +159,9 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
   });
   if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
   opts.onPhase?.('evaluating');
-  const evaluation = evaluate(trained.model, data, { scores: opts.scores ?? ['energy'], energyWeights: trained.energyWeights, tpr: cfg.tpr });
+  const evaluation = evaluate(trained.model, data, {
+    scores: opts.scores ?? (opts.auto ? [] : ['energy']), energyWeights: trained.energyWeights, tpr: cfg.tpr, auto: opts.auto, seed: cfg.seed,
+  });
   const result = { config: cfg, engine, trained, data, evaluation, seconds: (performance.now() - t0) / 1000 };
   if (opts.out) {
     opts.onPhase?.('writing the run folder and report');
@@ -173,14 +177,19 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
  * Runs while holding the folder's lock.
  */
 function prepareRunFolder(out: string, opts: TrainRunOptions): TrainRunOptions {
-  let scores = opts.scores;
+  let { scores, auto } = opts;
   if (opts.resume) {
     for (const d of [out, join(out, 'checkpoints'), join(out, 'artifacts'), join(out, 'model')]) removeLeftoverTemps(d);
-    const stored = readMarker(out)?.scores?.filter((s): s is ScoreName => (SCORE_NAMES as readonly string[]).includes(s));
-    scores ??= stored?.length ? stored : undefined;
+    // The marker lists what the run was started with ("auto" among the score names when it was).
+    const stored = readMarker(out)?.scores ?? [];
+    if (scores === undefined && auto === undefined && stored.length > 0) {
+      scores = stored.filter((s): s is ScoreName => (SCORE_NAMES as readonly string[]).includes(s));
+      auto = stored.includes('auto');
+    }
   }
-  writeMarker(out, 'run', scores ? { scores } : {});
-  return { ...opts, scores };
+  const asked = [...(auto ? ['auto'] : []), ...(scores ?? [])];
+  writeMarker(out, 'run', asked.length ? { scores: asked } : {});
+  return { ...opts, scores, auto };
 }
 
 /** The configuration a run folder was started with (resume continues it unchanged). */

@@ -70,6 +70,14 @@ function thresholdText(det: NonNullable<ReportData['detector']>): string {
     + '<code>ares train</code> or <code>ares fit</code>) rejects fewer known images and lets more unknown ones through; the FPR columns below are at this TPR.</p>';
 }
 
+/** --score auto: every candidate's validation numbers and the pick (same table as the CLI's). */
+function selectionTable(sel: NonNullable<ReportData['selection']>): string {
+  const head = '<tr><th>candidate</th><th>far sets FPR95 ↓</th><th>held-out classes FPR95 ↓</th><th>objective ↓</th><th>excluded</th></tr>';
+  const rows = sel.candidates.map((c) => `<tr><td>${esc(c.score)}${c.score === sel.chosen ? ' <b>(chosen)</b>' : ''}</td><td>${pct(c.farMean)}</td><td>${pct(c.nearMean)}</td><td>${pct(c.objective)}</td><td>${esc(c.excluded ?? '–')}</td></tr>`);
+  return `<table id="${CHART_IDS.selection}">${head}${rows.join('')}</table>`
+    + `<p class="sub">Percent, at TPR ${pct(sel.tpr)}% on ID validation images; validation sets only (far: ${esc(sel.farSets.join(', '))}; ${sel.folds} held-out-class folds), never a test set. Rule: ${esc(sel.rule)}.</p>`;
+}
+
 export function buildReport(d: ReportData): string {
   const det = d.detector;
   const cards = [
@@ -84,6 +92,7 @@ export function buildReport(d: ReportData): string {
     d.subtitle ? `<p class="sub">${esc(d.subtitle)}</p>` : '',
     `<div class="cards">${cards}</div>`,
     det ? `<h2>Deployment threshold</h2>${thresholdText(det)}` : '',
+    d.selection ? `<h2>Score choice (--score auto)</h2>${selectionTable(d.selection)}` : '',
     `<h2>Metrics</h2>${metricsTable(d)}`,
     '<h2>ROC curves and score distributions</h2><div class="row">',
     d.roc.length ? `<figure>${rocChart(CHART_IDS.roc, d.roc)}<figcaption>ROC per OOD set, ID positive.</figcaption></figure>` : missing('ROC curves (no score arrays)'),

@@ -1,11 +1,14 @@
 /** Assembles ReportData from a run folder's files, and writes report.html. */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { AresError } from '../errors.js';
+import { isObject, readJsonFile } from '../run/json-file.js';
 import { rocCurve, auroc } from '../metrics/index.js';
 import { readRun, type RunFolder } from '../run/folder.js';
 import { pngDataUrl } from '../run/images.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildReport } from './html.js';
-import type { ReportData, ScoreGroup } from './types.js';
+import type { ReportData, ScoreGroup, SelectionSummary } from './types.js';
 import { embedFeatures, type EmbedOptions } from './umap.js';
 
 export interface ReportOptions {
@@ -45,6 +48,7 @@ export function reportDataFromRun(run: RunFolder, opts: ReportOptions = {}): Rep
       score: run.detector.score.name, gamma: run.detector.threshold.gamma, tpr: run.detector.threshold.tpr, classNames: run.detector.classNames,
       thresholdCount: run.threshold.count, idValidationRejected: run.threshold.idValidationRejected,
     },
+    selection: readSelection(run.paths.selection),
     accuracy: run.metrics?.idAccuracy ?? null,
     metrics: run.metrics?.rows ?? [],
     roc,
@@ -60,6 +64,25 @@ const MIN_UMAP_POINTS = 3;
 
 function featureRows(f: { dim: number; groups: { features: ArrayLike<number> }[] }): number {
   return f.groups.reduce((n, g) => n + g.features.length / f.dim, 0);
+}
+
+/** score-selection.json (written by --score auto), or null when the run has none. */
+export function readSelection(file: string): SelectionSummary | null {
+  if (!existsSync(file)) return null;
+  const o = readJsonFile(file, 'score selection');
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  if (!isObject(o) || typeof o.chosen !== 'string' || !Array.isArray(o.candidates)) {
+    throw new AresError('invalid score selection: expected { chosen, candidates, ... }', { file });
+  }
+  return {
+    chosen: o.chosen, rule: String(o.rule ?? ''), tpr: num(o.tpr) ?? NaN,
+    farSets: Array.isArray(o.farSets) ? o.farSets.map((s) => String(isObject(s) ? s.name : s)) : [],
+    folds: Array.isArray(o.folds) ? o.folds.length : 0,
+    candidates: o.candidates.filter(isObject).map((c) => ({
+      score: String(c.score), farMean: num(c.farMean), nearMean: num(c.nearMean), objective: num(c.objective),
+      excluded: typeof c.excluded === 'string' ? c.excluded : null,
+    })),
+  };
 }
 
 /** Reads a run folder and writes its report (default `<run>/report.html`); returns the file written. */

@@ -7,6 +7,16 @@ export interface ScoreGroup {
   values: number[];
 }
 
+/** What the report and the exported page show of score-selection.json (FPR95 as fractions). */
+export interface SelectionSummary {
+  chosen: string;
+  rule: string;
+  tpr: number;
+  farSets: string[];
+  folds: number;
+  candidates: { score: string; farMean: number | null; nearMean: number | null; objective: number | null; excluded: string | null }[];
+}
+
 /**
  * Everything the report shows, already computed: buildReport only lays it out. Rates are
  * fractions in [0, 1]; scores are higher = more in-distribution.
@@ -21,6 +31,8 @@ export interface ReportData {
     /** ID validation images γ was set on, and the share of them it rejects (measured), when the run recorded them. */
     thresholdCount?: number; idValidationRejected?: number;
   };
+  /** --score auto's record (score-selection.json): why the deployed score was chosen. */
+  selection?: SelectionSummary | null;
   /** ID test accuracy. */
   accuracy: number | null;
   metrics: MetricsRow[];
@@ -47,4 +59,5 @@ export const CHART_IDS = {
   fractals: 'samples-fractals',
   metrics: 'metrics-table',
   config: 'config-table',
+  selection: 'score-selection',
 } as const;

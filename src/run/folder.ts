@@ -25,6 +25,7 @@ export const RUN_FILES = {
   checkpoints: 'checkpoints',
   report: 'report.html',
   artifacts: 'artifacts',
+  selection: 'score-selection.json',
 } as const;
 
 export interface RunParts {
@@ -42,6 +43,8 @@ export interface RunParts {
   artifacts: RunArtifacts;
   /** report.html's content (see src/report). */
   report: string;
+  /** --score auto: the candidates' validation numbers and the rule's pick (score-selection.json). */
+  selection: object;
 }
 
 export interface RunFolder {
@@ -122,6 +125,7 @@ export async function writeRun(dir: string, parts: Partial<RunParts>): Promise<v
   if (parts.history) writeJsonAtomic(p.history, parseHistory(JSON.parse(JSON.stringify(parts.history)), p.history));
   if (parts.artifacts) await writeArtifacts(p.artifacts, parts.artifacts);
   if (parts.report !== undefined) writeFileAtomic(p.report, parts.report);
+  if (parts.selection) writeJsonAtomic(p.selection, parts.selection);
 }
 
 /** threshold.json's sentence: what γ does, and what it did on the ID validation images it was set on. */

@@ -12,6 +12,7 @@ import { loadEsbuild } from '../esbuild.js';
 import { HISTOGRAM_FILE, type ScoreHistogram } from './histogram.js';
 import { pageHtml } from './template.js';
 import { validationHistogram } from './validation.js';
+import { readSelection } from '../../report/read.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -51,6 +52,7 @@ export interface BuiltPage {
 export async function buildPage(run: Pick<RunFolder, 'detector' | 'paths'>, files: PageImports): Promise<BuiltPage> {
   const { histogram, note } = validationHistogram(run);
   const script = await buildPageScript(files);
-  const html = pageHtml(script, { histogram: histogram ? HISTOGRAM_FILE : null, ...(note ? { histogramNote: note } : {}) });
+  const selection = readSelection(run.paths.selection);
+  const html = pageHtml(script, { histogram: histogram ? HISTOGRAM_FILE : null, ...(note ? { histogramNote: note } : {}), ...(selection ? { selection } : {}) });
   return { html, histogram, ...(note ? { note } : {}) };
 }

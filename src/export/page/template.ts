@@ -4,12 +4,28 @@
  * the bundle, so it works offline from any static server on the bundle folder.
  */
 
+import type { SelectionSummary } from '../../report/types.js';
+
 /** Written into index.html by `ares export`, read by main.ts. */
 export interface PageConfig {
   /** Histogram file beside index.html, or null when the run had none. */
   histogram: string | null;
   /** Why there is none. */
   histogramNote?: string;
+  /** --score auto's record, when the run chose its score that way (shown as a small table). */
+  selection?: SelectionSummary;
+}
+
+const escHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const pct = (v: number | null) => (v === null ? '–' : (100 * v).toFixed(1));
+
+/** Why this score: every candidate's validation FPR95 (never a test number) and the rule. */
+function selectionHtml(sel: SelectionSummary | undefined): string {
+  if (!sel) return '';
+  const rows = sel.candidates.map((c) => `<tr><td>${escHtml(c.score)}${c.score === sel.chosen ? ' (chosen)' : ''}</td><td>${pct(c.farMean)}</td><td>${pct(c.nearMean)}</td><td>${pct(c.objective)}</td><td>${escHtml(c.excluded ?? '–')}</td></tr>`);
+  return `<details id="score-choice" class="note"><summary>Why the ${escHtml(sel.chosen)} score</summary>`
+    + '<table><tr><th>score</th><th>far FPR95 %</th><th>held-out classes FPR95 %</th><th>objective</th><th>excluded</th></tr>'
+    + `${rows.join('')}</table><p>Validation data only (${escHtml(sel.farSets.join(', '))}; ${sel.folds} held-out-class folds). ${escHtml(sel.rule)}.</p></details>`;
 }
 
 const STYLE = `
@@ -113,6 +129,7 @@ export function pageHtml(script: string, config: PageConfig): string {
   <p id="status" class="status">Loading…</p>
   <p id="error" class="error" role="alert" hidden></p>
   <p id="hist-note" class="note"></p>
+  ${selectionHtml(config.selection)}
   <section id="results" class="results" aria-live="polite"><p id="empty" class="empty">Answers appear here: the class, or “unknown” when the score is below γ.</p></section>
 </main>
 <footer>Runs entirely in this browser with TensorFlow.js; images are not uploaded anywhere.</footer>
