@@ -118,22 +118,33 @@ export function applyScoreRule(rows: CandidateNumbers[], tpr: number, tie: numbe
   return { rows: verdicts, chosen, guardLifted };
 }
 
+/** At most this many bytes of float32 pixels per far validation set (a 224×224×3 set: 222 images). */
+export const FAR_SET_BYTES = 128 * 1024 ** 2;
+
 /**
- * The far validation sets of a run: transforms of (at most maxSetImages) ID validation images and
- * generated validation noise of as many images (at least minSetImages), drawn from their
- * validation ('train') streams by `seed`.
+ * The far validation sets of a run, each made when it is called: transforms of (at most
+ * maxSetImages) ID validation images and generated validation noise of as many images (at least
+ * minSetImages), drawn from their validation ('train') streams by `seed`. Large inputs get fewer
+ * images (FAR_SET_BYTES per set), and the caller forwards one set before making the next, so only
+ * one set's pixels are in memory at a time: nine sets of 1,000 images at 224×224×3 would be 5.4 GB.
  */
-export function autoValidationSets(data: PreparedDataset, seed: number): ImageSet[] {
+export function autoValidationSetMakers(data: PreparedDataset, seed: number): (() => ImageSet)[] {
   const val = data.val;
   if (val.count === 0) throw new AresError('--score auto needs ID validation images (raise --limit or the validation share)', { exitCode: 2 });
-  const n = Math.min(val.count, SCORE_RULE.maxSetImages);
   const per = val.shape[0] * val.shape[1] * val.shape[2];
+  const fits = Math.max(1, Math.floor(FAR_SET_BYTES / (4 * per)));
+  const n = Math.min(val.count, SCORE_RULE.maxSetImages, fits);
   const head: ImageSet = { ...val, count: n, images: val.images.subarray(0, n * per), labels: val.labels?.subarray(0, n) };
-  const count = Math.max(n, SCORE_RULE.minSetImages);
+  const count = Math.max(n, Math.min(SCORE_RULE.minSetImages, fits));
   return [
-    ...DERIVED_KINDS.map((k) => deriveSet(k, head, seed)),
-    ...(['blobs', ...VALIDATION_NOISE_KINDS] as const).map((k) => ({ ...generateSet(k, { shape: data.shape, count, seed, split: 'train' }), name: k })),
+    ...DERIVED_KINDS.map((k) => () => deriveSet(k, head, seed)),
+    ...(['blobs', ...VALIDATION_NOISE_KINDS] as const).map((k) => () => ({ ...generateSet(k, { shape: data.shape, count, seed, split: 'train' }), name: k })),
   ];
+}
+
+/** All far validation sets at once (small inputs, tests). */
+export function autoValidationSets(data: PreparedDataset, seed: number): ImageSet[] {
+  return autoValidationSetMakers(data, seed).map((make) => make());
 }
 
 /** Outputs of one set, as evaluate's forward pass gives them. */

@@ -13,7 +13,7 @@ import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type D
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';
-import { AUTO_CANDIDATES, autoValidationSets, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
+import { AUTO_CANDIDATES, autoValidationSetMakers, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
 
 export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
 export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds'];
@@ -129,7 +129,7 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   if (opts.auto) {
     // The candidates are scored on validation data only; the test split is scored below for the
     // pick (and the scores asked for), so auto costs no test-set scoring of the others.
-    const far = autoValidationSets(data, opts.seed ?? 0).map((s) => forwardSet(model, s, norm, b));
+    const far = autoValidationSetMakers(data, opts.seed ?? 0).map((make) => forwardSet(model, make(), norm, b));
     const candidates = opts.autoCandidates ?? AUTO_CANDIDATES;
     const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(candidates.map((n) => [n, f(n)])) as Partial<Record<AutoCandidate, T>>;
     result.selection = selectScore({

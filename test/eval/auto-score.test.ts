@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/engine/backend.js';
 import { generateSet, GENERATED_KINDS, VALIDATION_NOISE_KINDS } from '../../src/data/generated.js';
-import { applyScoreRule, autoValidationSets, foldClasses, formatSelection, heldOutFold, LOGIT_CANDIDATES, SCORE_RULE, selectScore, type CandidateNumbers, type Outputs } from '../../src/eval/auto-score.js';
+import { applyScoreRule, autoValidationSetMakers, autoValidationSets, FAR_SET_BYTES, foldClasses, formatSelection, heldOutFold, LOGIT_CANDIDATES, SCORE_RULE, selectScore, type CandidateNumbers, type Outputs } from '../../src/eval/auto-score.js';
 import { energy, msp } from '../../src/scores/index.js';
 import { resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
 import type { PreparedDataset } from '../../src/data/prepare.js';
@@ -121,6 +121,14 @@ describe('validation sets of --score auto', () => {
     expect(names).toEqual(['pixel-permuted', 'patch-shuffled', 'blurred', 'blobs', ...VALIDATION_NOISE_KINDS]);
     expect(names.some((n) => /gaussian|uniform/.test(n))).toBe(false);
     for (const s of sets) expect(s.count).toBe(250);
+    // Large images get fewer per set (one set's pixels at a time stay under FAR_SET_BYTES).
+    const big: ImageSet = { name: 'val', shape: [224, 224, 3], count: 300, images: new Float32Array(300 * 224 * 224 * 3), labels: new Int32Array(300), split: 'all' };
+    const bigSets = autoValidationSetMakers({ val: big, shape: [224, 224, 3] } as unknown as PreparedDataset, 3);
+    for (const make of [bigSets[0], bigSets[bigSets.length - 1]]) {
+      const s = make();
+      expect(s.count).toBe(Math.floor(FAR_SET_BYTES / (4 * 224 * 224 * 3)));
+      expect(4 * s.images.length).toBeLessThanOrEqual(FAR_SET_BYTES);
+    }
     expect(GENERATED_KINDS).toEqual(expect.arrayContaining(['gaussian', 'uniform', ...VALIDATION_NOISE_KINDS]));
   });
 
