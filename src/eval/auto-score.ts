@@ -48,7 +48,7 @@ export type AutoCandidate = (typeof AUTO_CANDIDATES)[number];
 export const LOGIT_CANDIDATES: readonly AutoCandidate[] = ['energy', 'msp'];
 
 /** Rule constants: the tie band (FPR95 as a fraction) and the most held-out-class folds run. */
-export const SCORE_RULE = { tie: 0.005, maxFolds: 10, maxSetImages: 1000, minSetImages: 200 } as const;
+export const SCORE_RULE = { tie: 0.005, maxFolds: 10, maxSetImages: 1000, minSetImages: 50 } as const;
 
 export const SCORE_RULE_TEXT = 'objective = mean of (mean validation FPR95 over the far sets) and (mean over the held-out-class folds; absent with fewer than 3 classes); '
   + 'out: candidates that fail or give NaN, and those no better than chance (FPR95 >= TPR) on some far set unless all are; '
@@ -118,8 +118,8 @@ export function applyScoreRule(rows: CandidateNumbers[], tpr: number, tie: numbe
   return { rows: verdicts, chosen, guardLifted };
 }
 
-/** At most this many bytes of float32 pixels per far validation set (a 224×224×3 set: 222 images). */
-export const FAR_SET_BYTES = 128 * 1024 ** 2;
+/** At most this many bytes of float32 pixels per far validation set (a 224×224×3 set: 111 images). */
+export const FAR_SET_BYTES = 64 * 1024 ** 2;
 
 /**
  * The far validation sets of a run, each made when it is called: transforms of (at most
@@ -165,13 +165,17 @@ export interface SelectionInputs {
   energyWeights: ArrayLike<number> | null;
   /** The candidates to weigh (default all): energy and msp alone for a model whose features are its logits. */
   candidates?: readonly AutoCandidate[];
+  /** Candidates that could not be fitted on the ID training data (e.g. knn with fewer images than k), and why. */
+  failures?: Partial<Record<AutoCandidate, string>>;
 }
 
 /** Every candidate's validation numbers and the rule's choice. */
 export function selectScore(inp: SelectionInputs): ScoreSelection {
   const t0 = performance.now();
   const candidates = inp.candidates ?? AUTO_CANDIDATES;
-  const numbers = new Map<AutoCandidate, CandidateNumbers>(candidates.map((s) => [s, { score: s, far: {}, near: {}, failure: null }]));
+  // A candidate without validation scores could not be fitted: it is out, with its failure.
+  for (const s of candidates) if (!inp.valScores[s] && !inp.failures?.[s]) throw new AresError(`--score auto: no validation scores for ${s}`);
+  const numbers = new Map<AutoCandidate, CandidateNumbers>(candidates.map((s) => [s, { score: s, far: {}, near: {}, failure: inp.failures?.[s] ?? null }]));
   const attempt = (s: AutoCandidate, f: () => void) => {
     const row = numbers.get(s)!;
     if (row.failure) return;

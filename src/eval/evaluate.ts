@@ -132,9 +132,21 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
     const far = autoValidationSetMakers(data, opts.seed ?? 0).map((make) => forwardSet(model, make(), norm, b));
     const candidates = opts.autoCandidates ?? AUTO_CANDIDATES;
     const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(candidates.map((n) => [n, f(n)])) as Partial<Record<AutoCandidate, T>>;
+    // A candidate that cannot be fitted on this data (knn with fewer training images than k) is
+    // out of the choice, with the reason in the selection record, not the end of the fit.
+    const failures: Partial<Record<AutoCandidate, string>> = {};
+    const valScores: Partial<Record<AutoCandidate, Float64Array>> = {};
+    for (const n of candidates) {
+      try {
+        valScores[n] = valScoresOf(n);
+      } catch (err) {
+        if (!(err instanceof AresError)) throw err;
+        failures[n] = err.message;
+      }
+    }
     result.selection = selectScore({
       tpr, val, far, train: fitData, classNames: data.classNames, energyWeights: opts.energyWeights ?? null, candidates,
-      valScores: pick(valScoresOf),
+      valScores, failures,
       // The far sets are images the scorer never needs (no candidate perturbs inputs).
       scorers: pick((n) => (o) => scorerOf(n)(o as SetOutputs, data.val)),
     });
