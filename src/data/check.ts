@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AresError } from '../errors.js';
-import { formatBytes, openRegularFile, readRegularFile } from '../util/read-file.js';
+import { formatBytes, openRegularFile, readOpened, readRegularFile } from '../util/read-file.js';
 import type { Shape } from './types.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -69,14 +69,8 @@ export async function readMaybeGzip(file: string, limits: InflateLimits): Promis
     const magic = new Uint8Array(2);
     await fh.read(magic, 0, 2, 0);
     if (!isGzip(magic)) {
-      const buf = Buffer.allocUnsafe(size);
-      let at = 0;
-      while (at < size) {
-        const { bytesRead } = await fh.read(buf, at, size - at, at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-      }
-      return new Uint8Array(buf.buffer, buf.byteOffset, at);
+      const buf = await readOpened(fh, size);
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     const sink = new CappedSink(file, limits);
     try {

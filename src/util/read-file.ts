@@ -87,18 +87,23 @@ export async function openRegularFile(path: string, limits: ReadLimits): Promise
   }
 }
 
+/** The first `size` bytes of an opened file (fewer if it is shorter by the time it is read). */
+export async function readOpened(fh: FileHandle, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let at = 0;
+  while (at < size) {
+    const { bytesRead } = await fh.read(buf, at, size - at, at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return at === size ? buf : buf.subarray(0, at);
+}
+
 /** Reads a whole regular file of at most `maxBytes` (AresError naming the file otherwise). */
 export async function readRegularFile(path: string, limits: ReadLimits): Promise<Buffer> {
   const { fh, size } = await openRegularFile(path, limits);
   try {
-    const buf = Buffer.allocUnsafe(size);
-    let at = 0;
-    while (at < size) {
-      const { bytesRead } = await fh.read(buf, at, size - at, at);
-      if (bytesRead === 0) break;
-      at += bytesRead;
-    }
-    return at === size ? buf : buf.subarray(0, at);
+    return await readOpened(fh, size);
   } catch (err) {
     throw openFailure(path, err, limits.what, false);
   } finally {
