@@ -4,36 +4,39 @@
  * images at the chosen TPR (never on OOD data), any OOD sets are evaluated, and — with `out` — a run
  * folder is written that predict, eval, export and report read like one from `ares train`.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AresError } from '../errors.js';
 import { checkNormalization } from '../data/normalize.js';
 import { conformSet } from '../data/transform.js';
 import { DEFAULT_RESIZE, type ResizeMode } from '../data/input-contract.js';
-import { applyLabelMap, type PreparedDataset } from '../data/prepare.js';
-import { batches } from '../data/batches.js';
+import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { disposeAfterError } from '../engine/memory.js';
+import { scoreArraysOf } from '../eval/score-arrays.js';
 import { AUTO_CANDIDATES, LOGIT_CANDIDATES, type ScoreSelection } from '../eval/auto-score.js';
-import { evaluate, forwardBatchFor, forwardSet, SCORE_NAMES, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { evaluate, forwardBatchFor, forwardSet, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJsonText, validateModelJson, type ModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
 import { fromLayers } from '../models/layers-classifier.js';
 import type { Classifier, ModelName } from '../models/types.js';
-import { metricRow, rejectedShare, subsampleRows, type RunMetrics } from '../pipeline/run-folder.js';
+import { featureGroupsOf, metricRow, rejectedShare, type RunMetrics } from '../pipeline/run-folder.js';
 import { prepareForConfig, type DataConfig } from '../pipeline/train-run.js';
 import { writeReport } from '../report/read.js';
-import { DETECTOR_VERSION, UNSEEN_CLASS_ANSWERS, type DetectorSpec, type GraphModelSpec, type UnseenClassAnswer, type UnseenClassesSpec } from '../run/detector.js';
+import { DETECTOR_VERSION, type DetectorSpec, type GraphModelSpec, type UnseenClassAnswer, type UnseenClassesSpec } from '../run/detector.js';
 import { claimRunFolder, writeRun } from '../run/folder.js';
 import { fsError, withFsErrors } from '../util/fs.js';
 import { copyModelFiles, loadGraphModelFromDir, readModelJsonText, saveLayersModelKeepingWeights } from '../run/model-io.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
-import type { FeatureGroup, RunArtifacts } from '../run/types.js';
+import type { RunArtifacts } from '../run/types.js';
 import { argmaxRows } from '../metrics/summary.js';
-import { matchClasses, matchPredictions, type ClassMatch, type MatchBy } from './classes.js';
+import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
+import { accuracyWarningLevel, alignClasses, checkUnseenAnswer, labelByModel } from './labels.js';
+
+export { accuracyWarningLevel } from './labels.js';
 import { chooseGraphNodes, describeGraphLogits } from './graph-model.js';
 import { describeLogits, loadUserModel, modelJsonPath, readMetadata, toClassifierParts, type ClassifierParts, type LoadedUserModel, type LogitsSource } from './load-tfjs-model.js';
 
@@ -159,66 +162,6 @@ export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean
   return { normalization, source };
 }
 
-/**
- * The ID data with the model's output indices as labels, and the data config that makes `ares eval`
- * reload the same labels (its labelMap; the identity needs none).
- */
-function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: DataConfig): { data: PreparedDataset; dataCfg: DataConfig } {
-  const names = match.classNames;
-  const identity = match.outputOf.length === names.length && match.outputOf.every((k, s) => k === s);
-  if (identity) return { data: { ...data, classNames: names }, dataCfg };
-  const map = { labels: [...match.outputOf], classNames: [...names] };
-  const relabel = (set: ImageSet) => applyLabelMap(set, map, dataCfg.id);
-  return {
-    data: { ...data, train: relabel(data.train), val: relabel(data.val), test: relabel(data.test), classNames: names },
-    dataCfg: { ...dataCfg, labelMap: map },
-  };
-}
-
-/** The model's top class for every image of `set`: the labels of an unlabelled ID folder. */
-function predictedLabels(classifier: Classifier, set: ImageSet, normalization: Normalization): Int32Array {
-  const out = new Int32Array(set.count);
-  for (const b of batches(set, { batchSize: 64, shuffle: false, normalization })) {
-    const top = tf.tidy(() => classifier.apply(tf.tensor4d(b.x, [b.size, ...set.shape]), false).logits.argMax(1).dataSync());
-    b.indices.forEach((i, j) => { out[i] = top[j]; });
-  }
-  return out;
-}
-
-/** An unlabelled ID set labelled with the model's own predictions (accuracy is then not measured). */
-function labelByModel(data: PreparedDataset, classifier: Classifier, modelLabels: string[] | null): { data: PreparedDataset; match: ClassMatch } {
-  const label = (set: ImageSet) => ({ ...set, labels: predictedLabels(classifier, set, data.normalization) });
-  const [train, val, test] = [data.train, data.val, data.test].map(label);
-  const match = matchPredictions(train.labels, classifier.numClasses, modelLabels);
-  const named = (set: ImageSet) => ({ ...set, classNames: match.classNames });
-  return { data: { ...data, train: named(train), val: named(val), test: named(test), classNames: match.classNames }, match };
-}
-
-/**
- * The ID accuracy below which fit warns that the model is probably misread (wrong input range, or
- * classes paired with the wrong outputs). A misread model lands near chance: it spreads its answers
- * over the K outputs (≈ 1/K right) or collapses onto one class (right for that class's share of the
- * test images), so chance is the larger of 1/K and the largest class share. (With one class of
- * images the share is 100% whatever the model does, so 1/K alone.) "Clearly above" is a quarter of
- * the way from chance to 100%: K = 2 balanced → 62.5%, 2 balanced classes of 5 outputs → 62.5%,
- * K = 10 balanced → 32.5%. The old rule, twice chance, was 100% for K = 2 and warned on every
- * 2-class model.
- */
-export function accuracyWarningLevel(testLabels: ArrayLike<number>, numOutputs: number): { chance: number; level: number } {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < testLabels.length; i++) counts.set(testLabels[i], (counts.get(testLabels[i]) ?? 0) + 1);
-  const largestShare = testLabels.length > 0 ? Math.max(...counts.values()) / testLabels.length : 0;
-  const chance = counts.size >= 2 ? Math.max(1 / numOutputs, largestShare) : 1 / numOutputs;
-  return { chance, level: chance + (1 - chance) / 4 };
-}
-
-function checkUnseenAnswer(v: string | undefined): UnseenClassAnswer {
-  const answer = v ?? 'known';
-  if (!(UNSEEN_CLASS_ANSWERS as readonly string[]).includes(answer)) {
-    throw new AresError(`--unseen-classes must be ${UNSEEN_CLASS_ANSWERS.join(' or ')}, got "${answer}"`, { exitCode: 2 });
-  }
-  return answer as UnseenClassAnswer;
-}
 
 /** Every score but ODIN (which needs input gradients at prediction time) can be the deployed one. */
 const canDeploy = (name: string): name is ScoreName => name !== 'odin' && (DEPLOYABLE as readonly string[]).includes(name);
@@ -359,13 +302,14 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     // An unlabelled folder is accepted here only: fit can label it with the model's predictions.
     const loaded = typeof id === 'string' ? await prepareForConfig({ ...dataCfg, allowUnlabelled: true }) : conformPrepared(id, parts.inputShape, resize);
     if (loaded.val.count === 0) throw new AresError(`${dataCfg.id}: no ID validation images to set γ on (raise --limit or the validation share)`);
+    const batchSize = options.batchSize ?? forwardBatchFor(classifier);
     const modelLabels = user.metadata?.labels ?? user.aresRun?.classNames ?? null;
     let data: PreparedDataset;
     let classes: ClassMatch;
     if (!loaded.train.labels) {
       if (options.match) throw new AresError(`--match ${options.match}: the ID data has no classes to match (an unlabelled folder; its labels are the model's predictions)`, { exitCode: 2 });
       options.onPhase?.('labelling the unlabelled ID images with the model\'s predictions');
-      ({ data, match: classes } = labelByModel({ ...loaded, normalization }, classifier, modelLabels));
+      ({ data, match: classes } = labelByModel({ ...loaded, normalization }, classifier, modelLabels, batchSize));
     } else {
       classes = matchClasses(loaded.classNames, parts.numClasses, modelLabels, options.match, user.path || 'the model');
       const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
@@ -375,7 +319,6 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const labelled = classes.by !== 'model-predictions';
     const unseenClasses: UnseenClassesSpec | null = classes.unseen.length > 0 ? { classes: [...classes.unseen], answer: unseenAnswer } : null;
 
-    const batchSize = options.batchSize ?? forwardBatchFor(classifier);
     // A graph model without a features node gives its logits as "features": only logit scores mean anything.
     const autoCandidates = setup.graph?.features === null ? LOGIT_CANDIDATES : undefined;
     options.onPhase?.((auto ? `fitting ${[...new Set([...scores, ...(autoCandidates ?? AUTO_CANDIDATES)])].join(', ')} and choosing one on validation data (--score auto)` : `fitting ${scores.join(', ')}`)
@@ -485,18 +428,8 @@ function fitMetrics(e: EvaluationResult, engine: EngineInfo, seed: number, secon
   };
 }
 
-const FEATURES_PER_GROUP = 400;
-
 function fitArtifacts(e: EvaluationResult, deployed: ScoreName, d: number): RunArtifacts {
-  const s = e.scores[deployed];
-  const group = (o: SetOutputs, kind: 'id' | 'ood', seed: number): FeatureGroup => {
-    const sub = subsampleRows(o.features.data as Float32Array, o.rows, d, FEATURES_PER_GROUP, seed);
-    return { name: o.name, kind, features: sub.data, labels: kind === 'id' && o.labels ? Int32Array.from(sub.picked, (i) => o.labels![i]) : undefined };
-  };
-  return {
-    scores: { score: deployed, id: Array.from(s.id), val: Array.from(s.val), ood: Object.fromEntries(s.ood.map((o) => [o.name, Array.from(o.scores)])) },
-    features: { dim: d, groups: [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))] },
-  };
+  return { scores: scoreArraysOf(e, deployed), features: { dim: d, groups: featureGroupsOf(e, d) } };
 }
 
 /**

@@ -12,7 +12,8 @@ import { DETECTOR_VERSION, type DetectorSpec } from '../run/detector.js';
 import type { FeatureGroup, MetricsRow, RunArtifacts, RunHistory, RunMetrics as RunMetricsFile } from '../run/types.js';
 import type { EnergySeparation, OodMetrics } from '../metrics/index.js';
 import { Rng } from '../util/rng.js';
-import { detectorWithScore, type SetOutputs } from '../eval/evaluate.js';
+import { detectorWithScore, type EvaluationResult, type ScoreName, type SetOutputs } from '../eval/evaluate.js';
+import { scoreArraysOf } from '../eval/score-arrays.js';
 import type { TrainRunResult } from './train-run.js';
 
 export type MetricRow = MetricsRow;
@@ -66,7 +67,7 @@ export function detectorSpecOf(r: TrainRunResult): DetectorSpec {
 }
 
 /** The score detector.json deploys. */
-const deployedScore = (r: TrainRunResult): string => r.evaluation!.selection?.chosen ?? 'energy';
+const deployedScore = (r: TrainRunResult): ScoreName => r.evaluation!.selection?.chosen ?? 'energy';
 
 const historyOf = (r: TrainRunResult): RunHistory => ({
   epochs: r.trained.history.map((h) => ({
@@ -84,6 +85,15 @@ export function subsampleRows(data: Float32Array, rows: number, d: number, n: nu
 
 const FEATURES_PER_GROUP = 400;
 
+/** The report's feature rows: a seeded subsample of the ID test set and of each OOD set. */
+export function featureGroupsOf(e: EvaluationResult, d: number): FeatureGroup[] {
+  const group = (o: SetOutputs, kind: 'id' | 'ood', seed: number): FeatureGroup => {
+    const s = subsampleRows(o.features.data as Float32Array, o.rows, d, FEATURES_PER_GROUP, seed);
+    return { name: o.name, kind, features: s.data, labels: kind === 'id' && o.labels ? Int32Array.from(s.picked, (i) => o.labels![i]) : undefined };
+  };
+  return [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))];
+}
+
 export function artifactsOf(r: TrainRunResult): RunArtifacts {
   const e = r.evaluation!;
   const { model } = r.trained;
@@ -98,20 +108,10 @@ export function artifactsOf(r: TrainRunResult): RunArtifacts {
     const logits = tf.tidy(() => model.head(tf.tensor2d(virtualRows.v, [virtualRows.rows, d])).dataSync() as Float32Array);
     virtualScores = Array.from(negativeEnergyScores({ data: logits, rows: virtualRows.rows, cols: model.numClasses }, { weights: r.trained.energyWeights ?? undefined }));
   }
-  const group = (o: SetOutputs, kind: 'id' | 'ood', seed: number): FeatureGroup => {
-    const s = subsampleRows(o.features.data as Float32Array, o.rows, d, FEATURES_PER_GROUP, seed);
-    return { name: o.name, kind, features: s.data, labels: kind === 'id' && o.labels ? Int32Array.from(s.picked, (i) => o.labels![i]) : undefined };
-  };
-  const groups: FeatureGroup[] = [group(e.outputs.test, 'id', 1), ...e.outputs.ood.map((o, i) => group(o, 'ood', 2 + i))];
+  const groups = featureGroupsOf(e, d);
   if (virtualRows) groups.push({ name: 'virtual outliers', kind: 'virtual', features: virtualRows.v });
   return {
-    scores: scores && {
-      score: deployed,
-      id: Array.from(scores.id),
-      val: Array.from(scores.val),
-      ood: Object.fromEntries(scores.ood.map((o) => [o.name, Array.from(o.scores)])),
-      ...(virtualScores ? { virtual: virtualScores } : {}),
-    },
+    scores: scores && { ...scoreArraysOf(e, deployed), ...(virtualScores ? { virtual: virtualScores } : {}) },
     features: { dim: d, groups },
     samples: sampleImages(r),
   };
