@@ -34,7 +34,7 @@ export function register(program: Command): void {
       const energyWeights = w ? Float32Array.from(w) : null;
       const auto = o.detector === 'auto';
       const scores: ScoreName[] = o.detector && !auto && !o.score.includes(o.detector) ? [...o.score, o.detector] : o.score;
-      const needing = scores.filter((s) => s !== 'energy' && s !== 'msp' && s !== 'odin');
+      const needing = scores.filter((s) => s !== 'energy' && s !== 'msp' && s !== 'odin' && s !== 'rotpred');
       if (run.detector.model?.features === null && needing.length > 0) {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
@@ -75,6 +75,7 @@ function positiveInt(v: string): number {
 function parseDetectorName(v: string): ScoreName | 'auto' {
   if (v === 'auto') return v;
   if (v === 'odin') throw new InvalidArgumentError('odin cannot be stored as the detector (it needs gradients at prediction time)');
-  if (!(SCORE_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown score "${v}"; choose from ${SCORE_NAMES.filter((n) => n !== 'odin').join(', ')}`);
+  if (v === 'rotpred') throw new InvalidArgumentError('rotpred cannot be stored as the detector (predict and export run one forward pass per image, rotpred four)');
+  if (!(SCORE_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown score "${v}"; choose from ${SCORE_NAMES.filter((n) => n !== 'odin' && n !== 'rotpred').join(', ')}`);
   return v as ScoreName;
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { join, relative, sep } from 'node:path';
 import { parseResizeMode, RESIZE_MODES, type ResizeMode } from '../data/input-contract.js';
-import { SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
+import { MODEL_SPECIFIC_SCORES, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import type { RunMetrics } from '../pipeline/run-folder.js';
 
 /** Option parsers: a bad value is a usage error with the option's own message. */
@@ -22,7 +22,7 @@ export function list(v: string): number[] {
 }
 
 export function parseScores(v: string): ScoreName[] {
-  if (v === 'all') return [...SCORE_NAMES];
+  if (v === 'all') return SCORE_NAMES.filter((n) => !MODEL_SPECIFIC_SCORES.includes(n));
   const names = v.split(',').map((s) => s.trim());
   for (const n of names) {
     if (!(SCORE_NAMES as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`);

@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .requiredOption('--id <source>', 'in-distribution data: mnist, fashion-mnist, a file or folder path')
     .option('--ood <source...>', 'OOD test sets evaluated at the end (e.g. mnist gaussian uniform)', [])
     .option('--val-ood <sources>', 'validation OOD set(s), comma-separated (for choosing defaults only; pixel-permuted, patch-shuffled, blurred are made from the ID validation split)', sourceList, DEFAULT_CONFIG.valOod)
-    .addOption(new Option('--method <m>', 'training method').choices(METHODS).default(DEFAULT_CONFIG.method))
+    .addOption(new Option('--method <m>', 'training method: ares; baselines ce, pixmix-only (CE on PixMix images), vos; logitnorm (CE on logits scaled to norm 1/τ, --logitnorm-tau); rotation (CE + λ·4-way rotation-prediction loss of an auxiliary head, --rotation-weight; adds the rotpred score); pixmix-logitnorm and pixmix-rotation train the same losses on PixMix images').choices(METHODS).default(DEFAULT_CONFIG.method))
     .addOption(new Option('--model <name>', 'network').choices(MODEL_NAMES).default(DEFAULT_CONFIG.model))
     .option('--epochs <n>', 'training epochs (for ares and pixmix-only, twice the CE schedule halves their ID-accuracy gap to CE: docs/results-verdict.md)', int, DEFAULT_CONFIG.epochs)
     .option('--pretrain-epochs <n>', 'CE-only epochs before the outlier loss', int, DEFAULT_CONFIG.pretrainEpochs)
@@ -33,6 +33,8 @@ export function register(program: Command): void {
     .option('--beta <x>', 'weight β of the discrimination loss', num, DEFAULT_CONFIG.beta)
     .addOption(new Option('--estimation-source <s>', 'virtual outliers: draws from the pool\'s Gaussian (sampler) or its least likely pool instances (pool)').choices(ESTIMATION_SOURCES).default(DEFAULT_CONFIG.estimationSource))
     .option('--estimation-scale <τ>', 'the sampler draws from N(μ, τ²Σ)', num, DEFAULT_CONFIG.estimationScale)
+    .option('--logitnorm-tau <τ>', 'logitnorm methods: temperature τ of CE(f / (τ‖f‖)) (0.04: the paper\'s CIFAR-10 value)', num, DEFAULT_CONFIG.logitNormTau)
+    .option('--rotation-weight <λ>', 'rotation methods: weight λ of the rotation loss in CE + λ·CE_rot', num, DEFAULT_CONFIG.rotationWeight)
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
     .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
@@ -52,6 +54,7 @@ export function register(program: Command): void {
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
         estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,
+        logitNormTau: o.logitnormTau, rotationWeight: o.rotationWeight,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), scores, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');

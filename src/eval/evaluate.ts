@@ -13,10 +13,13 @@ import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type D
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';
+import { requireRotationHead, ROTATIONS, rotpredScores } from '../methods/rotation.js';
 import { AUTO_CANDIDATES, autoValidationSetMakers, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
 
-export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
-export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds'];
+export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds' | 'rotpred';
+export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds', 'rotpred'];
+/** Scores only some models have (rotpred: the rotation methods' head), so not among `all`. */
+export const MODEL_SPECIFIC_SCORES: readonly ScoreName[] = ['rotpred'];
 
 /** Logits and features of every image of a set, row-major. */
 export interface SetOutputs {
@@ -198,6 +201,12 @@ function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts:
       const det = odin({ inputStd: data.normalization.std, batchSize });
       return (_o, set) => withInputs(set, data.normalization, (inputs) => det.score({ model, inputs }));
     }
+    case 'rotpred': {
+      // Four forward passes per image (its rotations), like ODIN its own: a quarter of the forward batch.
+      requireRotationHead(model);
+      const batchSize = Math.max(1, Math.floor((opts.batchSize ?? forwardBatchFor(model)) / ROTATIONS));
+      return (_o, set) => rotpredScores(model, set, data.normalization, batchSize);
+    }
   }
 }
 
@@ -220,6 +229,7 @@ export function detectorWithScore(base: DetectorSpec, e: EvaluationResult, name:
   if (!(name in e.thresholds)) throw new AresError(`the evaluation has no "${name}" score to store`, { exitCode: 2 });
   let score: DetectorSpec['score'];
   if (name === 'odin') throw new AresError('odin cannot be stored as the detector (it needs gradients at prediction time); choose another score', { exitCode: 2 });
+  else if (name === 'rotpred') throw new AresError('rotpred cannot be stored as the detector (predict and export run one forward pass per image, rotpred four); choose another score', { exitCode: 2 });
   else if (name === 'energy') score = { name, weights: energyWeights ? Array.from(energyWeights) : null };
   else if (name === 'msp') score = { name };
   else score = e.fitted[name]!;

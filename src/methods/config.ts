@@ -2,9 +2,18 @@ import type { ModelName } from '../models/types.js';
 import type { AugmentSetting } from '../data/augment.js';
 import type { ResizeMode } from '../data/input-contract.js';
 
-/** Training methods (design rule 2: how a model is trained; scoring is a separate axis). */
-export type Method = 'ares' | 'ce' | 'pixmix-only' | 'vos';
-export const METHODS: readonly Method[] = ['ares', 'ce', 'pixmix-only', 'vos'];
+/**
+ * Training methods (design rule 2: how a model is trained; scoring is a separate axis).
+ * `logitnorm` and `rotation` change the loss (src/methods/logitnorm.ts, rotation.ts); their `pixmix-`
+ * forms train the same loss on PixMix images, as `pixmix-only` does for cross-entropy.
+ */
+export type Method = 'ares' | 'ce' | 'pixmix-only' | 'vos' | 'logitnorm' | 'pixmix-logitnorm' | 'rotation' | 'pixmix-rotation';
+export const METHODS: readonly Method[] = ['ares', 'ce', 'pixmix-only', 'vos', 'logitnorm', 'pixmix-logitnorm', 'rotation', 'pixmix-rotation'];
+
+/** Methods whose classification loss is LogitNorm's instead of plain cross-entropy. */
+export const usesLogitNorm = (method: Method): boolean => method === 'logitnorm' || method === 'pixmix-logitnorm';
+/** Methods that train the auxiliary 4-way rotation head (the model gets a third output). */
+export const usesRotation = (method: Method): boolean => method === 'rotation' || method === 'pixmix-rotation';
 
 import { DEFAULT_DIVERGENCE, DIVERGENCE_FORMS, type DivergenceForm } from '../ares/divergence.js';
 import { DISCRIMINATION_LOSSES, DEFAULT_DISCRIMINATION, type DiscriminationLoss } from '../ares/discrimination.js';
@@ -71,6 +80,10 @@ export interface TrainConfig {
   vosQueue: number;
   vosCandidates: number;
   vosWeight: number;
+  /** LogitNorm: temperature τ of CE(f / (τ·‖f‖)); 0.04 is the paper's CIFAR-10 value. */
+  logitNormTau: number;
+  /** Rotation prediction: weight λ of the rotation loss (CE_class + λ·CE_rot); 0.5 as in the paper's code. */
+  rotationWeight: number;
   /** Target acceptance of ID validation data for the threshold γ. */
   tpr: number;
   /** Start from these weights (a tfjs layers model.json of the same architecture) instead of a fresh initialisation. */
@@ -116,6 +129,8 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   vosQueue: 1000,
   vosCandidates: 10_000,
   vosWeight: 0.1,
+  logitNormTau: 0.04,
+  rotationWeight: 0.5,
   tpr: 0.95,
 };
 
@@ -127,7 +142,7 @@ export function valOodList(v: string | string[] | undefined): string[] {
 /** The method's stages: which parts of Algorithm 1 run. */
 export function stagesOf(cfg: Pick<TrainConfig, 'method' | 'escape'>) {
   return {
-    escape: (cfg.method === 'ares' || cfg.method === 'pixmix-only') && cfg.escape,
+    escape: (cfg.method === 'ares' || cfg.method.startsWith('pixmix-')) && cfg.escape,
     outliers: cfg.method === 'ares' || cfg.method === 'vos',
   };
 }

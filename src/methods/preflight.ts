@@ -5,7 +5,8 @@ import { createSgd } from '../engine/sgd.js';
 import { buildModel } from '../models/index.js';
 import { Rng } from '../util/rng.js';
 import { ceTrainStep } from './ce-step.js';
-import type { TrainConfig } from './config.js';
+import { usesRotation, type TrainConfig } from './config.js';
+import { ROTATIONS } from './rotation.js';
 
 /** Batches below this skip the check: it would cost more than it could save. */
 const MIN_BATCH = 32;
@@ -34,5 +35,8 @@ export async function checkTrainingMemory(cfg: TrainConfig, shape: [number, numb
       dispose: () => { sgd.dispose(); net.layersModel.dispose(); },
     };
   }, preflightBatches(cfg.batchSize));
-  checkBatchFits(`${cfg.model} (${shape.join('×')} input)`, cfg.batchSize, m);
+  // Rotation prediction forwards each training image 4 times (the image and its 3 turns).
+  const perTrainingImage = usesRotation(cfg.method) ? ROTATIONS : 1;
+  const label = `${cfg.model} (${shape.join('×')} input${perTrainingImage > 1 ? `, ${perTrainingImage} rotations of each image` : ''})`;
+  checkBatchFits(label, cfg.batchSize, { ...m, perImageBytes: m.perImageBytes * perTrainingImage });
 }

@@ -1,8 +1,9 @@
 /**
  * Algorithm 1 of the paper as one loop: pretrain with CE (on PixMix images), then train with
  * CE + the discrimination loss between inlier energies and virtual outliers' energies.
- * The same loop trains the baselines (`ce`, `pixmix-only`, `vos`): each method switches stages on
- * or off (config.ts `stagesOf`), so every method shares data order, optimiser and schedule.
+ * The same loop trains the baselines (`ce`, `pixmix-only`, `vos`, `logitnorm`, `rotation` and their
+ * PixMix forms): each method switches stages on or off (config.ts `stagesOf`) or swaps the loss
+ * (logitnorm.ts, rotation.ts), so every method shares data order, optimiser and schedule.
  */
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
@@ -19,7 +20,9 @@ import { negativeEnergy } from '../scores/energy.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
 import { checkRestoredDims, checkRestoredSizes, loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { applyInit } from './init.js';
-import { stagesOf, type TrainConfig } from './config.js';
+import { stagesOf, usesLogitNorm, usesRotation, type TrainConfig } from './config.js';
+import { logitNormLoss } from './logitnorm.js';
+import { rotationBatch, rotationForward, rotationLoss, ROTATIONS, withRotationHead } from './rotation.js';
 import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from '../ares/discrimination.js';
 import { estimateOutliers, randomPoolOutliers } from '../ares/estimation.js';
 import { FeaturePool, mixupFeatures } from '../ares/expansion.js';
@@ -114,11 +117,19 @@ export function withResolvedAugment(cfg: TrainConfig, shape: PreparedDataset['sh
   return { ...cfg, augment: resolveAugment(cfg.augment, shape) };
 }
 
+/**
+ * The network a method trains from the configured model `base`: the rotation methods add the
+ * rotation head as a third output (sharing base's layers, so --init's weights loaded into base stay).
+ */
+export function methodModel(cfg: Pick<TrainConfig, 'method' | 'seed'>, base: Classifier): Classifier {
+  return usesRotation(cfg.method) ? withRotationHead(base, cfg.seed) : base;
+}
+
 export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const cfg = withResolvedAugment(config, data.shape);
-  const model = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed);
-  const frozen = cfg.init ? await applyInit(model, cfg.init, cfg.frozenLayers?.length ?? 0) : undefined;
-  const s = createSession(cfg, data, model, frozen);
+  const base = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed);
+  const frozen = cfg.init ? await applyInit(base, cfg.init, cfg.frozenLayers?.length ?? 0) : undefined;
+  const s = createSession(cfg, data, methodModel(cfg, base), frozen);
   let startEpoch = 0;
   if (opts.resume) {
     if (!opts.outDir) throw new AresError('--resume needs the run folder (--out) whose checkpoints to continue', { exitCode: 2 });
@@ -174,9 +185,9 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
   };
 }
 
-/** `frozen`: model variables the optimiser leaves alone (--freeze). */
-export function createSession(cfg: TrainConfig, data: PreparedDataset, model = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed),
-  frozen?: ReadonlySet<tf.Variable>): Session {
+/** `model`: as methodModel makes it (a rotation method's has the rotation head). `frozen`: model variables the optimiser leaves alone (--freeze). */
+export function createSession(cfg: TrainConfig, data: PreparedDataset,
+  model = methodModel(cfg, buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed)), frozen?: ReadonlySet<tf.Variable>): Session {
   const k = data.classNames.length;
   const stages = stagesOf(cfg);
   // VOS brings its own w (initialised U(0,1) as in VOS) and logistic regression; ARES uses w = 1.
@@ -219,19 +230,32 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   // Escape (line 2): x* = PixMix(x, fractals); labels kept. x*: [B, H, W, C] in [0, 1]
   const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, 'escape'), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
   normalizeInPlace(xStar, c, data.normalization);
+  // Rotation prediction: the batch and its three quarter turns, one forward pass of 4B images.
+  const rotated = usesRotation(cfg.method) ? rotationBatch(xStar, data.shape, b) : null;
 
   let jsdValue: number | null = null;
   let energies: StepResult['energies'] = null;
   let ceValue = 0;
   let correct = 0;
   const lossValue = tf.tidy(() => {
-    const x = tf.tensor4d(xStar, [b, h, w, c]);
+    const x = rotated ? tf.tensor4d(rotated.x, [ROTATIONS * b, h, w, c]) : tf.tensor4d(xStar, [b, h, w, c]);
     const yOneHot = tf.oneHot(tf.tensor1d(y, 'int32'), data.classNames.length);
     const { value, grads } = tf.variableGrads(() => {
+      if (rotated) {
+        // CE on the unrotated quarter of the 4B outputs + λ · the rotation head's CE on all 4B.
+        const o = rotationForward(model, x, true);
+        const logits = o.logits.slice([0, 0], [b, data.classNames.length]);
+        const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
+        ceValue = ce.dataSync()[0];
+        correct = countCorrect(logits, y);
+        return tf.add(ce, tf.mul(cfg.rotationWeight, rotationLoss(o.rotation, rotated.labels))) as tf.Scalar;
+      }
       const { logits, features } = model.apply(x, true); // logits: [B, K], features h: [B, d]
       const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
       ceValue = ce.dataSync()[0];
       correct = countCorrect(logits, y);
+      // LogitNorm trains on the normalised logits only; ce stays the raw logits' CE, for the curves.
+      if (usesLogitNorm(cfg.method)) return logitNormLoss(yOneHot as tf.Tensor2D, logits, cfg.logitNormTau);
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
         const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');

@@ -12,7 +12,10 @@ export function fromLayers(name: ModelName, model: tf.LayersModel, head: tf.laye
   return {
     name, inputShape, numClasses, featureDim, layersModel: model, allVariables, trainableVariables,
     apply(x, training) {
-      const [logits, features] = model.apply(x, { training }) as tf.Tensor[];
+      const [logits, features, ...extra] = model.apply(x, { training }) as tf.Tensor[];
+      // A model with more outputs (the rotation head's, src/methods/rotation.ts) computes them too:
+      // freed here, so callers that hold only logits and features leak nothing.
+      tf.dispose(extra);
       return { logits: logits as tf.Tensor2D, features: features as tf.Tensor2D };
     },
     head(features) {

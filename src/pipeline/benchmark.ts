@@ -178,9 +178,19 @@ export function parseShard(s: string): Shard {
  */
 const UNREAD_BY_METHOD: Record<string, readonly (keyof TrainConfig)[]> = { ce: ['divergence'], 'pixmix-only': ['divergence'], vos: ['divergence'] };
 
+/**
+ * Settings only some methods read, each with its readers: cells written before a setting existed
+ * have no such key, and for the other methods it must not count as a change.
+ */
+const READ_ONLY_BY: Partial<Record<keyof TrainConfig, readonly string[]>> = {
+  logitNormTau: ['logitnorm', 'pixmix-logitnorm'],
+  rotationWeight: ['rotation', 'pixmix-rotation'],
+};
+
 function withoutUnread(cfg: TrainConfig): TrainConfig {
   const out = { ...cfg };
   for (const k of UNREAD_BY_METHOD[cfg.method] ?? []) delete out[k];
+  for (const [k, readers] of Object.entries(READ_ONLY_BY)) if (!readers.includes(cfg.method)) delete out[k as keyof TrainConfig];
   return out;
 }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, valOodList, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, usesRotation, valOodList, type TrainConfig } from '../methods/config.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
@@ -75,6 +75,8 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   if (cfg.method === 'ares' && cfg.pretrainEpochs === cfg.epochs) {
     throw new AresError('--method ares with --pretrain-epochs equal to --epochs never trains with outliers; lower --pretrain-epochs', { exitCode: 2 });
   }
+  if (!(cfg.logitNormTau > 0) || !Number.isFinite(cfg.logitNormTau)) throw new AresError(`logitNormTau (LogitNorm's τ) must be a finite number > 0, got ${cfg.logitNormTau}`, { exitCode: 2 });
+  if (!(cfg.rotationWeight >= 0) || !Number.isFinite(cfg.rotationWeight)) throw new AresError(`rotationWeight (the rotation loss's λ) must be a finite number >= 0, got ${cfg.rotationWeight}`, { exitCode: 2 });
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
   if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
@@ -160,7 +162,7 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
   if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
   opts.onPhase?.('evaluating');
   const evaluation = evaluate(trained.model, data, {
-    scores: opts.scores ?? (opts.auto ? [] : ['energy']), energyWeights: trained.energyWeights, tpr: cfg.tpr, auto: opts.auto, seed: cfg.seed,
+    scores: withMethodScores(cfg, opts.scores ?? (opts.auto ? [] : ['energy'])), energyWeights: trained.energyWeights, tpr: cfg.tpr, auto: opts.auto, seed: cfg.seed,
   });
   const result = { config: cfg, engine, trained, data, evaluation, seconds: (performance.now() - t0) / 1000 };
   if (opts.out) {
@@ -169,6 +171,11 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
     writeReport(opts.out);
   }
   return result;
+}
+
+/** A rotation method's run also evaluates its own score (rotpred), whatever scores were asked for. */
+export function withMethodScores(cfg: Pick<TrainConfig, 'method'>, scores: ScoreName[]): ScoreName[] {
+  return usesRotation(cfg.method) && !scores.includes('rotpred') ? [...scores, 'rotpred'] : scores;
 }
 
 /**
