@@ -35,6 +35,7 @@ export function register(program: Command): void {
     .option('--estimation-scale <τ>', 'the sampler draws from N(μ, τ²Σ)', num, DEFAULT_CONFIG.estimationScale)
     .option('--logitnorm-tau <τ>', 'logitnorm methods: temperature τ of CE(f / (τ‖f‖)) (0.04: the paper\'s CIFAR-10 value)', num, DEFAULT_CONFIG.logitNormTau)
     .option('--rotation-weight <λ>', 'rotation methods: weight λ of the rotation loss in CE + λ·CE_rot', num, DEFAULT_CONFIG.rotationWeight)
+    .option('--ensemble <k>', 'train k models (seeds seed..seed+k−1, same data split) and evaluate them as one: mean logits and features, so every score reads the ensemble (model/ holds it)', int)
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
     .option('--no-estimation', 'ablation: random pool samples instead of lowest likelihood (Estimation stage)')
@@ -54,7 +55,7 @@ export function register(program: Command): void {
         lr: o.lr, divergence: o.divergence, loss: o.loss, beta: o.beta,
         estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,
-        logitNormTau: o.logitnormTau, rotationWeight: o.rotationWeight,
+        logitNormTau: o.logitnormTau, rotationWeight: o.rotationWeight, ensemble: o.ensemble,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), scores, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');

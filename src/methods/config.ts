@@ -92,6 +92,11 @@ export interface TrainConfig {
   freeze?: string;
   /** The layers --freeze keeps fixed (names as in the init model), recorded by resolveConfig. */
   frozenLayers?: string[];
+  /**
+   * --ensemble k: k models with seeds seed..seed+k−1, evaluated as one (mean logits and features;
+   * src/methods/ensemble.ts). Absent for a single model (k = 1 is stored as absent).
+   */
+  ensemble?: number;
 }
 
 /** The validation OOD sets of the written protocol (docs/validation-protocol.md): none shares a generator with a test set. */

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, usesRotation, valOodList, type TrainConfig } from '../methods/config.js';
+import { trainEnsemble, ensembleSize } from '../methods/ensemble.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
@@ -80,6 +81,11 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
   if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
+  if (cfg.ensemble !== undefined) {
+    positiveInt(cfg.ensemble, 'ensemble');
+    // One member is a plain run: stored as one, so its folder and benchmark cell match a run without the flag.
+    if (cfg.ensemble === 1) delete cfg.ensemble;
+  }
   return resolveInit(cfg);
 }
 
@@ -146,7 +152,7 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
   const engine = await initEngine();
   let cfg = config;
   if (opts.out && opts.resume) cfg = storedConfig(opts.out) ?? cfg;
-  if (opts.out && !opts.resume && existsSync(join(opts.out, 'checkpoints'))) {
+  if (opts.out && !opts.resume && (existsSync(join(opts.out, 'checkpoints')) || existsSync(join(opts.out, 'members')))) {
     throw new AresError(`${opts.out} already holds a training run; pass --resume to continue it or choose another --out`, { exitCode: 2 });
   }
   opts.onPhase?.('loading data');
@@ -155,7 +161,7 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
   cfg = withResolvedAugment(cfg, data.shape);
   if (opts.out) writeJsonAtomic(join(opts.out, 'config.json'), cfg);
   opts.onPhase?.('training');
-  const trained = await train(cfg, data, {
+  const trained = await (ensembleSize(cfg) > 1 ? trainEnsemble : train)(cfg, data, {
     outDir: opts.out, resume: opts.resume, onEpoch: opts.onEpoch, stopAfterEpochs: opts.stopAfterEpochs,
     onStep: (st) => { lock?.heartbeat(); opts.onStep?.(st); },
   });
