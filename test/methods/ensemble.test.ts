@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -15,6 +15,7 @@ import { loadRun } from '../../src/pipeline/load-run.js';
 import { prepareForConfig, resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
 import { loadLayersModelFromDir, saveLayersModel } from '../../src/run/model-io.js';
 import type { TrainConfig } from '../../src/methods/config.js';
+import { cellsOf, readBenchmarkConfig } from '../../src/pipeline/benchmark.js';
 
 beforeAll(async () => { await initEngine(); });
 
@@ -71,6 +72,18 @@ describe('ares train --ensemble', () => {
     expect(() => tiny({ ensemble: 0 })).toThrow(/--ensemble must be a positive integer, got 0/);
     expect(memberConfig(tiny(), 1)).toMatchObject({ seed: 7 });
     expect('ensemble' in memberConfig(tiny(), 1)).toBe(false);
+  });
+
+  it('benchmark configs take "ensemble" per entry and in --set; a bad k fails when the config is read', () => {
+    const file = join(tmp('bench'), 'b.json');
+    const write = (ensemble: unknown) => writeFileSync(file, JSON.stringify({
+      name: 'e', defaults: { id: 'mnist' }, entries: [{ label: 'CE', method: 'ce', seeds: [0] }, { label: 'CE x3', method: 'ce', seeds: [0], ensemble }],
+    }));
+    write(3);
+    expect(cellsOf(readBenchmarkConfig(file), 'out').map((c) => c.cfg.ensemble)).toEqual([undefined, 3]);
+    expect(cellsOf(readBenchmarkConfig(file, { set: { ensemble: 2 } }), 'out').map((c) => c.cfg.ensemble)).toEqual([2, 2]);
+    write(1.5);
+    expect(() => readBenchmarkConfig(file)).toThrow(/--ensemble must be a positive integer, got 1.5/);
   });
 
   it('trains k members on one split, evaluates their mean, checkpoints each, resumes to the same numbers, saves the ensemble', async () => {
