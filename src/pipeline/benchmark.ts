@@ -176,7 +176,8 @@ export function parseShard(s: string): Shard {
  * default of one of them (the ARES divergence form, chosen by the validation protocol) would make
  * every finished CE, VOS and PixMix-only cell look like another configuration.
  */
-const UNREAD_BY_METHOD: Record<string, readonly (keyof TrainConfig)[]> = { ce: ['divergence'], 'pixmix-only': ['divergence'], vos: ['divergence'] };
+const UNREAD_BY_METHOD: Record<string, readonly (keyof TrainConfig)[]> = Object.fromEntries(
+  ['ce', 'pixmix-only', 'vos', 'logitnorm', 'pixmix-logitnorm', 'rotation', 'pixmix-rotation'].map((m) => [m, ['divergence']]));
 
 /**
  * Settings only some methods read, each with its readers: cells written before a setting existed
