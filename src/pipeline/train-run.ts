@@ -2,7 +2,7 @@
  * One training run end to end, as `ares train` and the library's `trainRun` do it:
  * prepare the data → train (checkpoint every epoch) → evaluate → write the run folder.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
@@ -192,7 +192,10 @@ export function withMethodScores(cfg: Pick<TrainConfig, 'method'>, scores: Score
 function prepareRunFolder(out: string, opts: TrainRunOptions): TrainRunOptions {
   let { scores, auto } = opts;
   if (opts.resume) {
-    for (const d of [out, join(out, 'checkpoints'), join(out, 'artifacts'), join(out, 'model')]) removeLeftoverTemps(d);
+    // An ensemble's members keep their checkpoints under members/seed-<s>/checkpoints.
+    const members = join(out, 'members');
+    const memberCheckpoints = existsSync(members) ? readdirSync(members).map((m) => join(members, m, 'checkpoints')) : [];
+    for (const d of [out, join(out, 'checkpoints'), join(out, 'artifacts'), join(out, 'model'), ...memberCheckpoints]) removeLeftoverTemps(d);
     // The marker lists what the run was started with ("auto" among the score names when it was).
     const stored = readMarker(out)?.scores ?? [];
     if (scores === undefined && auto === undefined && stored.length > 0) {

@@ -92,7 +92,11 @@ describe('ares train --ensemble', () => {
     expect((await trainRun(cfg, { out: dir, stopAfterEpochs: 1 })).evaluation).toBeNull();
     expect(existsSync(join(memberDir(dir, 6), 'checkpoints'))).toBe(true);
     expect(existsSync(memberDir(dir, 7))).toBe(false);
+    // A checkpoint half-written by a killed process (pid 2^22 + 1 is above Linux's pid limit) goes on resume.
+    const leftover = join(memberDir(dir, 6), 'checkpoints', `.epoch-0002.ckpt.${2 ** 22 + 1}.1.tmp`);
+    writeFileSync(leftover, 'partial');
     const resumed = await trainRun(cfg, { out: dir, resume: true });
+    expect(existsSync(leftover)).toBe(false);
     expect(readdirSync(join(memberDir(dir, 7), 'checkpoints')).length).toBeGreaterThan(0);
     const whole = await trainRun(cfg);
     expect(Array.from(resumed.evaluation!.scores.energy.id)).toEqual(Array.from(whole.evaluation!.scores.energy.id));
