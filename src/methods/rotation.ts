@@ -46,7 +46,7 @@ export const ROTATION_DEFAULTS = {
 /** Throws unless images of `shape` ([H, W, C]) can be turned by 90° into the same shape. */
 export function checkSquare(shape: readonly [number, number, number], what = 'rotation prediction'): void {
   if (shape[0] !== shape[1]) {
-    throw new AresError(`${what} turns images by 90°, which needs square images; these are ${shape[0]}×${shape[1]} (fit them to a square model input with --resize)`, { exitCode: 2 });
+    throw new AresError(`${what} turns images by 90°, which needs square images; these are ${shape[0]}×${shape[1]} (bring them to a square size first)`, { exitCode: 2 });
   }
 }
 
