@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,5 +74,9 @@ describe('logitnorm and rotation methods in ares train', () => {
     const plain = await loadRun(finished.logitnorm!);
     expect(() => evaluate(plain.model, data, { scores: ['rotpred'] })).toThrow(AresError);
     expect(() => evaluate(plain.model, data, { scores: ['rotpred'] })).toThrow(/--method rotation or pixmix-rotation/);
+    // The CLI says it in one line and exits with the usage code.
+    const cli = spawnSync(process.execPath, ['bin/ares.js', 'eval', '--run', finished.logitnorm!, '--score', 'rotpred'], { encoding: 'utf8', env: { ...process.env, ARES_THREADS: '1' }, timeout: 120_000 });
+    expect(cli.status).toBe(2);
+    expect(cli.stderr.trim().split('\n')).toEqual([expect.stringMatching(/rotpred score needs the rotation head/)]);
   });
 });
