@@ -69,7 +69,7 @@ describe('logitnorm and rotation methods in ares train', () => {
     const saved = (run.folder.metrics?.rows ?? []).filter((m) => m.score === 'rotpred');
     expect(saved.map((m) => m.ood)).toEqual(['gaussian:test']);
     expect(e.ood[0].metrics.auroc).toBeCloseTo(saved[0].auroc, 6);
-    expect(e.thresholds.rotpred).toBeCloseTo(run.folder.metrics!.thresholds.rotpred, 4);
+    expect(e.thresholds.rotpred).toBeCloseTo((run.folder.metrics!.thresholds as Record<string, number>).rotpred, 4);
 
     const plain = await loadRun(finished.logitnorm!);
     expect(() => evaluate(plain.model, data, { scores: ['rotpred'] })).toThrow(AresError);
