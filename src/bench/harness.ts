@@ -6,11 +6,15 @@ import { checkBatchFits, heapMeter, measureStepMemory, preflightBatches } from '
 import { benchStepFactory, registerBenchStep } from './registry.js';
 import { BENCH_INPUT, ceBenchStep } from './ce-step.js';
 import { aresBenchStep } from './ares-step.js';
+import { inferBenchStep, mobilenetFrozenBenchStep, mobilenetInferBenchStep } from './infer-step.js';
 
-for (const model of Object.keys(BENCH_INPUT)) {
+for (const [model, { shape, classes }] of Object.entries(BENCH_INPUT)) {
   registerBenchStep(model, 'ce', ceBenchStep(model));
   registerBenchStep(model, 'ares', aresBenchStep(model));
+  registerBenchStep(model, 'infer', inferBenchStep(model, shape, classes));
 }
+registerBenchStep('mobilenetv2', 'infer', mobilenetInferBenchStep);
+registerBenchStep('mobilenetv2', 'ce-frozen', mobilenetFrozenBenchStep);
 
 export interface BenchOptions {
   model: string;
@@ -56,7 +60,7 @@ export interface BenchResult {
 
 export const BENCH_DEFAULTS: Omit<BenchOptions, 'model' | 'method'> = { batch: 128, steps: 20, warmup: 3, seed: 0 };
 
-function checkCount(name: string, v: number, min: number): void {
+export function checkCount(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new AresError(`--${name} must be an integer >= ${min}, got ${v}`, { exitCode: 2 });
 }
 
