@@ -13,7 +13,8 @@ for (const [model, { shape, classes }] of Object.entries(BENCH_INPUT)) {
   registerBenchStep(model, 'ares', aresBenchStep(model));
   registerBenchStep(model, 'infer', inferBenchStep(model, shape, classes));
 }
-registerBenchStep('mobilenetv2', 'infer', mobilenetInferBenchStep);
+registerBenchStep('mobilenetv2', 'infer', mobilenetInferBenchStep(true));
+registerBenchStep('mobilenetv2', 'infer-layers', mobilenetInferBenchStep(false));
 registerBenchStep('mobilenetv2', 'ce-frozen', mobilenetFrozenBenchStep);
 
 export interface BenchOptions {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildModel } from '../models/index.js';
 import { createSgd } from '../engine/sgd.js';
 import { Rng } from '../util/rng.js';
-import { buildMobileNetV2 } from './mobilenetv2.js';
+import { buildMobileNetV2, foldedBackbone } from './mobilenetv2.js';
 import type { BenchStep, BenchStepOptions } from './registry.js';
 
 /**
@@ -50,20 +50,31 @@ export function inferBenchStep(model: string, shape: [number, number, number], c
   };
 }
 
-/** MobileNetV2 at 224x224, 1000 classes: inference. */
-export function mobilenetInferBenchStep({ batch, seed }: BenchStepOptions): BenchStep {
-  const net = buildMobileNetV2({ inputShape: MOBILENETV2_INPUT, classes: MOBILENETV2_CLASSES, seed });
-  const { pixels } = fixedBatch(batch, MOBILENETV2_INPUT, MOBILENETV2_CLASSES, seed);
-  return {
-    step: inferStep((x) => (net.model.apply(x, { training: false }) as tf.Tensor[])[0], batch, MOBILENETV2_INPUT, pixels),
-    dispose: () => net.model.dispose(),
+/**
+ * MobileNetV2 at 224x224, 1000 classes: inference. `folded` (the default, --method infer) runs the
+ * backbone as a converted TensorFlow MobileNetV2 runs, batch norm folded into the convolutions
+ * (mobilenetv2.ts's foldedBackbone); otherwise (--method infer-layers) through tfjs-layers, batch
+ * norm and ReLU6 as ops of their own, as the network is built.
+ */
+export function mobilenetInferBenchStep(folded: boolean) {
+  return ({ batch, seed }: BenchStepOptions): BenchStep => {
+    const net = buildMobileNetV2({ inputShape: MOBILENETV2_INPUT, classes: MOBILENETV2_CLASSES, seed });
+    const { pixels } = fixedBatch(batch, MOBILENETV2_INPUT, MOBILENETV2_CLASSES, seed);
+    const backbone = folded ? foldedBackbone(net) : null;
+    const logitsOf = backbone
+      ? (x: tf.Tensor4D) => net.head.apply(backbone.apply(x)) as tf.Tensor
+      : (x: tf.Tensor4D) => (net.model.apply(x, { training: false }) as tf.Tensor[])[0];
+    return {
+      step: inferStep(logitsOf, batch, MOBILENETV2_INPUT, pixels),
+      dispose: () => { backbone?.dispose(); net.model.dispose(); },
+    };
   };
 }
 
 /**
  * MobileNetV2 training step with the backbone frozen (fine-tuning the classifier only, as
  * `ares fit` does on a pretrained network): the backbone runs in inference mode outside the
- * gradient tape, then dropout 0.2, the dense head, softmax cross-entropy, backward through the
+ * gradient tape (folded, as --method infer runs it), then dropout 0.2, the dense head, softmax cross-entropy, backward through the
  * head and the CE step's SGD update (Nesterov momentum 0.9, weight decay 5e-4, lr 0.1) of the
  * head's kernel and bias.
  */
@@ -72,9 +83,10 @@ export function mobilenetFrozenBenchStep({ batch, seed }: BenchStepOptions): Ben
   const { pixels, labels } = fixedBatch(batch, MOBILENETV2_INPUT, MOBILENETV2_CLASSES, seed);
   const headVars = net.head.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const sgd = createSgd(headVars);
+  const backbone = foldedBackbone(net);
   return {
     step: () => {
-      const features = tf.tidy(() => net.backbone.apply(tf.tensor4d(pixels, [batch, ...MOBILENETV2_INPUT]), { training: false }) as tf.Tensor2D);
+      const features = tf.tidy(() => backbone.apply(tf.tensor4d(pixels, [batch, ...MOBILENETV2_INPUT])));
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), MOBILENETV2_CLASSES).toFloat());
       const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y,
         net.head.apply(tf.dropout(features, net.dropout)) as tf.Tensor2D) as tf.Scalar, headVars);
@@ -86,6 +98,6 @@ export function mobilenetFrozenBenchStep({ batch, seed }: BenchStepOptions): Ben
         tf.dispose(grads);
       }
     },
-    dispose: () => { sgd.dispose(); net.model.dispose(); },
+    dispose: () => { sgd.dispose(); backbone.dispose(); net.model.dispose(); },
   };
 }

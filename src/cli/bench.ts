@@ -9,8 +9,10 @@ export function register(program: Command): void {
       + 'or with --method infer an inference pass')
     .option('--model <name>', 'cnn, resnet18, wrn40-2 or mobilenetv2 (224x224x3, 1000 classes, as torchvision\'s)', 'cnn')
     .option('--method <name>', 'ce (training step, cross-entropy), ares (the full ARES step: Escape, Expansion, Estimation, '
-      + 'Divergence; not for mobilenetv2), infer (forward pass in inference mode with readback of the logits), or ce-frozen '
-      + '(mobilenetv2 only: cross-entropy step of the classifier head on a frozen backbone)', 'ce')
+      + 'Divergence; not for mobilenetv2), infer (forward pass in inference mode with readback of the logits; for mobilenetv2 '
+      + 'with batch norm folded into the convolutions, as a converted TensorFlow model runs), infer-layers (mobilenetv2: the '
+      + 'same through tfjs-layers, batch norm unfolded), or ce-frozen (mobilenetv2: cross-entropy step of the classifier head '
+      + 'on a frozen backbone)', 'ce')
     .option('--steps <n>', 'timed steps (with --profile: profiled steps)', int, BENCH_DEFAULTS.steps)
     .option('--warmup <n>', 'untimed steps before timing', int, BENCH_DEFAULTS.warmup)
     .option('--batch <n>', 'batch size', int, BENCH_DEFAULTS.batch)

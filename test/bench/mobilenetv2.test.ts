@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
-import { buildMobileNetV2, runBench, trainableParameterCount } from '../../src/bench/index.js';
+import { buildMobileNetV2, foldedBackbone, runBench, trainableParameterCount } from '../../src/bench/index.js';
+import { Rng } from '../../src/util/rng.js';
+import { relErr } from '../engine/helpers.js';
 
 beforeAll(async () => { await initEngine({ backend: 'wasm' }); });
 
@@ -28,10 +30,39 @@ describe('MobileNetV2 bench model', () => {
     }
   });
 
+  it('folded backbone (batch norm in the convolutions, ReLU6 fused) gives the layers model\'s features', () => {
+    const net = buildMobileNetV2({ inputShape: [64, 64, 3], classes: 10, seed: 2 });
+    const rng = new Rng(5);
+    // Non-trivial running statistics and affine parameters, so folding has something to fold.
+    for (const l of net.model.layers.filter((x) => x.getClassName() === 'BatchNormalization')) {
+      const C = l.getWeights()[0].shape[0];
+      const vec = (f: () => number) => tf.tensor1d(Float32Array.from({ length: C }, f));
+      l.setWeights([vec(() => 0.5 + rng.uniform()), vec(() => rng.uniform() - 0.5), vec(() => 0.2 * (rng.uniform() - 0.5)), vec(() => 0.5 + rng.uniform())]);
+    }
+    const folded = foldedBackbone(net);
+    try {
+      const x = tf.randomUniform([2, 64, 64, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const want = tf.tidy(() => (net.backbone.apply(x, { training: false }) as tf.Tensor).dataSync().slice());
+      const got = tf.tidy(() => folded.apply(x).dataSync().slice());
+      expect(got.length).toBe(2 * 1280);
+      expect(relErr(got, want)).toBeLessThan(1e-4);
+      // Not zero everywhere (a dead network would agree trivially).
+      expect(Math.max(...want)).toBeGreaterThan(0.01);
+      x.dispose();
+    } finally {
+      folded.dispose();
+      net.model.dispose();
+    }
+  });
+
   it('times inference and the frozen-backbone step without leaking tensors', async () => {
     const infer = await runBench({ model: 'mobilenetv2', method: 'infer', batch: 1, steps: 1, warmup: 1, seed: 0 });
     expect(infer).toMatchObject({ model: 'mobilenetv2', method: 'infer', batch: 1, tensor_growth: 0 });
     expect(Number.isFinite(infer.loss)).toBe(true);
+    const layers = await runBench({ model: 'mobilenetv2', method: 'infer-layers', batch: 1, steps: 1, warmup: 0, seed: 0 });
+    // Same network and batch through tfjs-layers: the same mean logit up to rounding.
+    expect(layers.loss).toBeCloseTo(infer.loss, 4);
+    expect(layers.tensor_growth).toBe(0);
     const before = tf.memory().numTensors;
     const frozen = await runBench({ model: 'mobilenetv2', method: 'ce-frozen', batch: 2, steps: 2, warmup: 0, seed: 0 });
     expect(frozen.tensor_growth).toBe(0);
