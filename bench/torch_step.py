@@ -6,7 +6,8 @@ a fixed batch of uniform random pixels and labels (10 classes); for the CIFAR-si
 host batch is first augmented with the standard random crop (zero padding 4) and horizontal flip,
 as in training; then forward with batch norm in training mode, softmax cross-entropy, backward,
 and SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1. The figure is the median over the
-timed steps after untimed warm-up steps (defaults as `ares bench`: 20 after 3, batch 128).
+timed steps after untimed warm-up steps (defaults as `ares bench`: 20 after 3, batch 128);
+cpu_ms_per_step is the median process CPU time of a step (all threads), as ares reports it.
 
 --mode infer times what `ares bench --method infer` does: the network in eval mode (batch norm on
 running statistics) under torch.inference_mode, forward of the fixed batch and readback of the
@@ -217,21 +218,22 @@ def main():
         if device.type == 'cuda':
             torch.cuda.synchronize()
 
-    times, loss = [], float('nan')
+    times, cpu, loss = [], [], float('nan')
     for i in range(args.warmup + args.steps):
         sync()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         loss = step()
         sync()
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     ms = 1000 * statistics.median(times)
     print(json.dumps({
         'impl': 'pytorch', 'torch': torch.__version__, 'device': args.device, 'model': args.model,
         'method': METHODS[args.mode],
         'threads': torch.get_num_threads(), 'batch': args.batch, 'steps': args.steps, 'warmup': args.warmup,
         'ms_per_step': round(ms, 2), 'ms_min': round(1000 * min(times), 2), 'ms_max': round(1000 * max(times), 2),
-        'images_per_s': round(args.batch / ms * 1000, 1), 'loss': round(loss, 6),
+        'cpu_ms_per_step': round(1000 * statistics.median(cpu), 2), 'images_per_s': round(args.batch / ms * 1000, 1), 'loss': round(loss, 6),
     }))
 
 

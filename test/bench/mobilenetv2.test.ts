@@ -59,6 +59,7 @@ describe('MobileNetV2 bench model', () => {
     const infer = await runBench({ model: 'mobilenetv2', method: 'infer', batch: 1, steps: 1, warmup: 1, seed: 0 });
     expect(infer).toMatchObject({ model: 'mobilenetv2', method: 'infer', batch: 1, tensor_growth: 0 });
     expect(Number.isFinite(infer.loss)).toBe(true);
+    expect(infer.cpu_ms_per_step).toBeGreaterThan(0);
     const layers = await runBench({ model: 'mobilenetv2', method: 'infer-layers', batch: 1, steps: 1, warmup: 0, seed: 0 });
     // Same network and batch through tfjs-layers: the same mean logit up to rounding.
     expect(layers.loss).toBeCloseTo(infer.loss, 4);
