@@ -48,7 +48,7 @@ export interface InvertedResidual {
 export interface MobileNetV2 {
   /** image [B, 224, 224, 3] -> features [B, 1280] (after the global average pool). */
   backbone: tf.LayersModel;
-  /** image -> [logits, features], the backbone followed by the head (dropout is a training-time op, see headLogits). */
+  /** image -> [logits, features], the backbone followed by the head (the dropout before the head is applied by the training step). */
   model: tf.LayersModel;
   /** The classifier: dense 1280 -> classes. */
   head: tf.layers.Layer;
