@@ -6,11 +6,16 @@ import { checkBatchFits, heapMeter, measureStepMemory, preflightBatches } from '
 import { benchStepFactory, registerBenchStep } from './registry.js';
 import { BENCH_INPUT, ceBenchStep } from './ce-step.js';
 import { aresBenchStep } from './ares-step.js';
+import { inferBenchStep, mobilenetFrozenBenchStep, mobilenetInferBenchStep } from './infer-step.js';
 
-for (const model of Object.keys(BENCH_INPUT)) {
+for (const [model, { shape, classes }] of Object.entries(BENCH_INPUT)) {
   registerBenchStep(model, 'ce', ceBenchStep(model));
   registerBenchStep(model, 'ares', aresBenchStep(model));
+  registerBenchStep(model, 'infer', inferBenchStep(model, shape, classes));
 }
+registerBenchStep('mobilenetv2', 'infer', mobilenetInferBenchStep(true));
+registerBenchStep('mobilenetv2', 'infer-layers', mobilenetInferBenchStep(false));
+registerBenchStep('mobilenetv2', 'ce-frozen', mobilenetFrozenBenchStep);
 
 export interface BenchOptions {
   model: string;
@@ -37,6 +42,11 @@ export interface BenchResult {
   ms_per_step: number;
   ms_min: number;
   ms_max: number;
+  /**
+   * Median process CPU time (user + system, every thread) of the timed steps: on a shared machine
+   * less disturbed by other processes than wall time.
+   */
+  cpu_ms_per_step: number;
   images_per_s: number;
   /** Loss of the last step (a sanity check; same seed and backend give the same value). */
   loss: number;
@@ -56,7 +66,7 @@ export interface BenchResult {
 
 export const BENCH_DEFAULTS: Omit<BenchOptions, 'model' | 'method'> = { batch: 128, steps: 20, warmup: 3, seed: 0 };
 
-function checkCount(name: string, v: number, min: number): void {
+export function checkCount(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new AresError(`--${name} must be an integer >= ${min}, got ${v}`, { exitCode: 2 });
 }
 
@@ -92,11 +102,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const before = tf.memory().numTensors;
     meter?.resetPeak();
     const now = opts.clock ?? (() => performance.now());
-    const times: number[] = [];
+    const times: number[] = [], cpu: number[] = [];
     for (let i = 0; i < opts.steps; i++) {
+      const c0 = process.cpuUsage();
       const t0 = now();
       loss = bench.step();
       times.push(now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
     }
     const growth = tf.memory().numTensors - before;
     const ms = median(times);
@@ -104,7 +117,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       model: opts.model, method: opts.method, backend: engine.backend, threads: engine.threads, batch: opts.batch,
       steps: opts.steps, warmup: opts.warmup,
       ms_per_step: round(ms), ms_min: round(Math.min(...times)), ms_max: round(Math.max(...times)),
-      images_per_s: round(opts.batch / ms * 1000, 1), loss: round(loss, 6), tensor_growth: growth,
+      cpu_ms_per_step: round(median(cpu)), images_per_s: round(opts.batch / ms * 1000, 1), loss: round(loss, 6), tensor_growth: growth,
       peak_bytes: meter ? meter.peak : null, heap_bytes: meter ? meter.heapBytes() : null,
       custom_kernels: engine.customKernels.length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version,
     };

@@ -56,7 +56,7 @@ function gatherGeom(p: {
 }
 
 /** Whether winograd.c covers a convolution: 3x3, stride 1, Ci % 4 == 0, Co % 8 == 0. */
-function winogradFits(KH: number, KW: number, sh: number, sw: number, Ci: number, Co: number): boolean {
+export function winogradFits(KH: number, KW: number, sh: number, sw: number, Ci: number, Co: number): boolean {
   return KH === 3 && KW === 3 && sh === 1 && sw === 1 && Ci % 4 === 0 && Co % 8 === 0;
 }
 

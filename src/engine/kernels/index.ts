@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig, conv2dConfig, fusedConv2dConfig } from './conv.js';
+import { fusedBatchNormConfig } from './batch-norm-infer.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradient } from './batch-norm.js';
 import { patchAddLayer, patchBatchNormalization, patchFusedConv2d, patchModelForward } from '../layers-patch.js';
 import { maxPoolGradConfig } from './pool.js';
@@ -48,6 +49,7 @@ function registerAll(rt: KernelRuntime): void {
   replaceKernel(batchMatMulConfig(rt, own(tf.BatchMatMul)));
   replaceKernel(batchNormTrainConfig(rt));
   replaceKernel(batchNormTrainGradConfig(rt));
+  replaceKernel(fusedBatchNormConfig(rt, own(tf.FusedBatchNorm)));
   tf.registerGradient(batchNormTrainGradient);
   patchBatchNormalization();
   patchAddLayer();
