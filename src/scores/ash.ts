@@ -17,9 +17,9 @@
  * carries so detector.json scores alone; `percentile` travels with it.
  *
  * Features with negative values (a model without a final ReLU): used as they are, as OpenOOD does.
- * For post-ReLU features 1 ≤ s1/s2 ≤ d/k; otherwise s1/s2 can be anything, so two guards keep the
- * score finite: when s2 ≤ 0 (no positive mass kept) the factor is 1 (no scaling), and s1/s2 is
- * capped at d/k, the largest it can be for non-negative features (a no-op for them).
+ * Whatever the signs, the top k average at least the whole row (s2/k ≥ s1/d), so when s2 > 0 the
+ * factor is at most exp(d/k) (e^10 at p = 90) and never overflows. When s2 ≤ 0 (no positive mass
+ * kept; an all-zero row gives 0/0) s1/s2 means nothing as a sharpening factor: the factor is 1.
  */
 import { AresError, NotFittedError } from '../errors.js';
 import { checkedFeatures, checkPercentile, headEnergy, headFromFitData, headFromJson, headMismatchWarning, headToJson, type HeadState } from './head.js';
@@ -65,10 +65,9 @@ export function topK(h: ArrayLike<number>, k: number, idx: Int32Array): number {
   return s2;
 }
 
-/** exp(s1/s2) with the guards of the file comment (s2 ≤ 0 → 1; s1/s2 capped at d/k). */
-export function shapingFactor(s1: number, s2: number, d: number, k: number): number {
-  if (!(s2 > 0)) return 1;
-  return Math.exp(Math.min(s1 / s2, d / k));
+/** exp(s1/s2), or 1 when s2 ≤ 0 (see the file comment). */
+export function shapingFactor(s1: number, s2: number): number {
+  return s2 > 0 ? Math.exp(s1 / s2) : 1;
 }
 
 export function ash(params: ShapingParams = {}): Detector<OutputsIn, LabelledOutputsIn, ShapingState> {
@@ -117,7 +116,7 @@ export function ashScores(s: ShapingState, input: OutputsIn): Float64Array {
     let s1 = 0;
     for (let i = 0; i < d; i++) s1 += h[i];
     const s2 = topK(h, k, idx);
-    const factor = shapingFactor(s1, s2, d, k);
+    const factor = shapingFactor(s1, s2);
     shaped.fill(0);
     for (let j = 0; j < k; j++) shaped[idx[j]] = h[idx[j]] * factor;
     out[r] = headEnergy(s.head, shaped, z);

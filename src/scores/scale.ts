@@ -9,9 +9,9 @@
  *   score(x) = log Σ_k exp((ĥ·W + b)_k)   (energy through the final linear layer; higher = more ID)
  *
  * As OpenOOD's SCALE postprocessor, on the pooled penultimate features. Shares ASH's top-k, guards
- * and detector shell (src/scores/ash.ts): features with negative values are used as they are, with
- * factor 1 when s2 ≤ 0 and s1/s2 capped at d/k (a no-op for post-ReLU features). Nothing is learned
- * from data: fit takes the head (W, b), which the state carries.
+ * and detector shell (src/scores/ash.ts): features with negative values are used as they are, the
+ * factor is at most exp(d/k) and 1 when s2 ≤ 0. Nothing is learned from data: fit takes the head
+ * (W, b), which the state carries.
  */
 import { AresError } from '../errors.js';
 import { keptCount, shapingDetector, shapingFactor, topK, type ShapingParams, type ShapingState } from './ash.js';
@@ -35,7 +35,7 @@ export function scaleScores(s: ShapingState, input: OutputsIn): Float64Array {
     const h = x.data.subarray(r * d, (r + 1) * d);
     let s1 = 0;
     for (let i = 0; i < d; i++) s1 += h[i];
-    const factor = shapingFactor(s1, topK(h, k, idx), d, k);
+    const factor = shapingFactor(s1, topK(h, k, idx));
     for (let i = 0; i < d; i++) scaled[i] = h[i] * factor;
     out[r] = headEnergy(s.head, scaled, z);
   }
