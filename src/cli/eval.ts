@@ -11,6 +11,7 @@ import { prepareForConfig } from '../pipeline/train-run.js';
 import { metricRow, type RunMetrics } from '../pipeline/run-folder.js';
 import { formatSelection, LOGIT_CANDIDATES } from '../eval/auto-score.js';
 import { formatMetricsTable, int, parseScores } from './options.js';
+import { isLogitScoreName } from '../scores/types.js';
 
 export function register(program: Command): void {
   program.command('eval')
@@ -34,7 +35,7 @@ export function register(program: Command): void {
       const energyWeights = w ? Float32Array.from(w) : null;
       const auto = o.detector === 'auto';
       const scores: ScoreName[] = o.detector && !auto && !o.score.includes(o.detector) ? [...o.score, o.detector] : o.score;
-      const needing = scores.filter((s) => s !== 'energy' && s !== 'msp' && s !== 'odin' && s !== 'rotpred');
+      const needing = scores.filter((s) => s !== 'odin' && s !== 'rotpred' && !isLogitScoreName(s));
       if (run.detector.model?.features === null && needing.length > 0) {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }

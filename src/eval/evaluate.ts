@@ -9,15 +9,15 @@ import { batches } from '../data/batches.js';
 import { disposeAfterError, forwardBatchSize, measureForwardMemory } from '../engine/memory.js';
 import type { PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
-import { energy, fittedScoreSpec, knn, mahalanobis, msp, odin, rmds, vim, type Detector, type FittedScoreSpec, type LabelledOutputsIn, type Matrix, type OutputsIn } from '../scores/index.js';
+import { ash, energy, fittedScoreSpec, gen, GEN_DEFAULTS, knn, mahalanobis, mls, msp, odin, react, rmds, scale, vim, type Detector, type FittedScoreSpec, type LabelledOutputsIn, type Matrix, type OutputsIn } from '../scores/index.js';
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';
 import { requireRotationHead, ROTATIONS, rotpredScores } from '../methods/rotation.js';
 import { AUTO_CANDIDATES, autoValidationSetMakers, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
 
-export type ScoreName = 'energy' | 'msp' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds' | 'rotpred';
-export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds', 'rotpred'];
+export type ScoreName = 'energy' | 'msp' | 'mls' | 'gen' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds' | 'react' | 'ash' | 'scale' | 'rotpred';
+export const SCORE_NAMES: readonly ScoreName[] = ['energy', 'msp', 'mls', 'gen', 'odin', 'mahalanobis', 'knn', 'vim', 'rmds', 'react', 'ash', 'scale', 'rotpred'];
 /** Scores only some models have (rotpred: the rotation methods' head), so not among `all`. */
 export const MODEL_SPECIFIC_SCORES: readonly ScoreName[] = ['rotpred'];
 
@@ -82,7 +82,7 @@ export interface EvaluationResult {
   ood: { ood: string; score: ScoreName; metrics: OodMetrics }[];
   /** The same for the validation OOD sets (model selection only; never a test set). */
   valOod: { ood: string; score: ScoreName; metrics: OodMetrics }[];
-  /** Fitted state of each feature-based score (mahalanobis, knn, vim, rmds), as detector.json stores it. */
+  /** Fitted state of each feature-based score (mahalanobis, knn, vim, rmds, react, ash, scale), as detector.json stores it. */
   fitted: Partial<Record<ScoreName, FittedScoreSpec>>;
   /** What the fitted scores said about their fit (e.g. rank-deficient features): one line each. */
   warnings: string[];
@@ -190,10 +190,21 @@ function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts:
       const det = msp();
       return (o) => det.score(o);
     }
+    case 'mls': {
+      const det = mls();
+      return (o) => det.score(o);
+    }
+    case 'gen': {
+      const det = gen();
+      return (o) => det.score(o);
+    }
     case 'mahalanobis': return fitted(mahalanobis());
     case 'knn': return fitted(knn());
     case 'vim': return fitted(vim());
     case 'rmds': return fitted(rmds());
+    case 'react': return fitted(react());
+    case 'ash': return fitted(ash());
+    case 'scale': return fitted(scale());
     case 'odin': {
       // ε fixed as in the ODIN paper (T = 1000, ε = 0.0014): no OOD data is used to choose it.
       // Its passes keep gradients too: half the forward batch, at most ODIN's own 128 (small models keep 128).
@@ -231,7 +242,8 @@ export function detectorWithScore(base: DetectorSpec, e: EvaluationResult, name:
   if (name === 'odin') throw new AresError('odin cannot be stored as the detector (it needs gradients at prediction time); choose another score', { exitCode: 2 });
   else if (name === 'rotpred') throw new AresError('rotpred cannot be stored as the detector (predict and export run one forward pass per image, rotpred four); choose another score', { exitCode: 2 });
   else if (name === 'energy') score = { name, weights: energyWeights ? Array.from(energyWeights) : null };
-  else if (name === 'msp') score = { name };
+  else if (name === 'msp' || name === 'mls') score = { name };
+  else if (name === 'gen') score = { name, ...GEN_DEFAULTS };
   else score = e.fitted[name]!;
   const { energyWeights: _old, ...rest } = base;
   const keepWeights = name !== 'energy' && energyWeights ? { energyWeights: Array.from(energyWeights) } : {};

@@ -9,8 +9,10 @@ import type * as tf from '@tensorflow/tfjs';
 export type ScoreSpec =
   | { name: 'energy'; weights: number[] | null }
   | { name: 'msp' }
+  | { name: 'mls' }
+  | { name: 'gen'; gamma: number; topM: number }
   /** Feature-based scores with their fitted state (compact JSON, base64 arrays); they read the model's features output. */
-  | { name: 'mahalanobis' | 'knn' | 'vim' | 'rmds'; state: Record<string, unknown> };
+  | { name: 'mahalanobis' | 'knn' | 'vim' | 'rmds' | 'react' | 'ash' | 'scale'; state: Record<string, unknown> };
 
 /** ares.json */
 export interface DetectorSpec {
@@ -30,7 +32,9 @@ export interface DetectorSpec {
    * Higher = more in-distribution. energy: log sum_k relu(w_k) exp(f_k) (weights null: all 1);
    * msp: max softmax; mahalanobis: -min_k squared Mahalanobis distance; knn: -distance to the k-th
    * nearest normalised training feature; vim: logsumexp(logits) - alpha*residual norm; rmds:
-   * -min_k (MD_k - MD_0).
+   * -min_k (MD_k - MD_0); mls: max logit; gen: -sum over the top M softmax probabilities of
+   * p^gamma (1-p)^gamma; react, ash, scale: logsumexp of the logits recomputed from clipped (react)
+   * or shaped (ash, scale) features through the head the state carries.
    */
   score: ScoreSpec;
   /** Accept iff score >= gamma. */

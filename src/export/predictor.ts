@@ -17,7 +17,7 @@ export interface Prediction {
   label: string;
   /** Index of the top class (also reported when the image is rejected). */
   classIndex: number;
-  /** Higher = more in-distribution (−energy, MSP, or a feature-based score, as the detector says). */
+  /** Higher = more in-distribution (−energy, MSP, MLS, GEN, or a feature-based score, as the detector says). */
   score: number;
   /** score ≥ γ. */
   accepted: boolean;
@@ -53,7 +53,7 @@ function logitsOf(out: tf.Tensor | tf.Tensor[]): tf.Tensor2D {
   return (Array.isArray(out) ? out[0] : out) as tf.Tensor2D;
 }
 
-/** Scores of a batch: from the logits alone, or (mahalanobis, knn, vim, rmds) from logits and features. */
+/** Scores of a batch: from the logits alone, or (the fitted scores: mahalanobis, knn, vim, rmds, react, ash, scale) from logits and features. */
 type BatchScorer = (logits: Float32Array, features: Float32Array | null, n: number) => Float64Array;
 
 function batchScorer(spec: DetectorSpec, K: number): BatchScorer {

@@ -31,6 +31,7 @@ import { claimRunFolder, writeRun } from '../run/folder.js';
 import { fsError, withFsErrors } from '../util/fs.js';
 import { copyModelFiles, loadGraphModelFromDir, readModelJsonText, saveLayersModelKeepingWeights } from '../run/model-io.js';
 import { SCORE_NAMES as DEPLOYABLE, type ScoreSpec } from '../run/score.js';
+import { GEN_DEFAULTS } from '../scores/gen.js';
 import type { RunArtifacts } from '../run/types.js';
 import { argmaxRows } from '../metrics/summary.js';
 import { matchClasses, type ClassMatch, type MatchBy } from './classes.js';
@@ -166,10 +167,11 @@ export function resolveNormalization(opts: Pick<FitOptions, 'inputRange' | 'mean
 /** Every score but ODIN (which needs input gradients at prediction time) can be the deployed one. */
 const canDeploy = (name: string): name is ScoreName => name !== 'odin' && (DEPLOYABLE as readonly string[]).includes(name);
 
-/** detector.json's score: the plain forms, or the state fitted on ID training data (mahalanobis, knn, vim, rmds). */
+/** detector.json's score: the plain forms, or the state fitted on ID training data (mahalanobis, knn, vim, rmds, react, ash, scale). */
 function deployedSpec(name: ScoreName, e: EvaluationResult): ScoreSpec {
   if (name === 'energy') return { name, weights: null };
-  if (name === 'msp') return { name };
+  if (name === 'msp' || name === 'mls') return { name };
+  if (name === 'gen') return { name, ...GEN_DEFAULTS };
   const spec = e.fitted[name];
   if (!spec) throw new AresError(`the evaluation fitted no "${name}" state to deploy`);
   return spec;
@@ -204,7 +206,7 @@ function graphModelFile(model: string | tf.LayersModel): { file: string; json: M
   return raw && typeof raw === 'object' && isGraphModelJson(raw) ? { file, json: validateModelJson(raw, file) } : null;
 }
 
-const FEATURE_FREE: readonly ScoreName[] = ['energy', 'msp', 'odin'];
+const FEATURE_FREE: readonly ScoreName[] = ['energy', 'msp', 'mls', 'gen', 'odin'];
 
 async function setupLayers(model: string | tf.LayersModel, options: FitOptions): Promise<ModelSetup> {
   const user: LoadedUserModel = typeof model === 'string'
@@ -222,7 +224,7 @@ async function setupGraph({ file, json }: { file: string; json: ModelJson }, opt
   const choice = chooseGraphNodes(json, file, options.featuresLayer);
   const needing = scores.filter((s) => !FEATURE_FREE.includes(s));
   if (choice.spec.features === null && needing.length > 0) {
-    throw new AresError(`${choice.featuresProblem} (${needing.join(', ')} read features; energy and msp work without)`, { file, exitCode: 2 });
+    throw new AresError(`${choice.featuresProblem} (${needing.join(', ')} read features; energy, msp, mls and gen work without)`, { file, exitCode: 2 });
   }
   if (choice.inputDims && choice.inputDims.length !== 4) {
     throw new AresError(`the graph's input "${choice.inputNode}" is [${choice.inputDims.join(', ')}]; ares fit needs a graph model whose input is images [batch, height, width, channels]`, { file, exitCode: 2 });

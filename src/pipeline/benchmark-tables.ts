@@ -7,7 +7,7 @@ import type { MetricRow } from './run-folder.js';
  * mean ± std over seeds (percentages), one row per (training method, score). Validation-OOD results
  * get their own table: they chose the defaults and are not test results.
  */
-const SCORE_LABEL: Record<string, string> = { energy: 'Energy', msp: 'MSP', odin: 'ODIN', mahalanobis: 'Mahalanobis', knn: 'KNN', vim: 'ViM', rmds: 'RMDS' };
+const SCORE_LABEL: Record<string, string> = { energy: 'Energy', msp: 'MSP', odin: 'ODIN', mahalanobis: 'Mahalanobis', knn: 'KNN', vim: 'ViM', rmds: 'RMDS', mls: 'MLS', gen: 'GEN', react: 'ReAct', ash: 'ASH', scale: 'SCALE' };
 
 interface Row { label: string; seeds: number; cells: Map<string, { fpr: number[]; auroc: number[] }>; acc: number[]; seconds: number[] }
 

@@ -7,6 +7,8 @@ import { AresError } from '../errors.js';
 import { isResizeMode, RESIZE_MODES, type ResizeMode } from '../data/input-contract.js';
 import { parseJsonText } from '../util/json-text.js';
 import { parseFittedState, isFittedScoreName } from '../scores/fitted.js';
+import { checkGenParams, GEN_DEFAULTS } from '../scores/gen.js';
+import { isLogitScoreName } from '../scores/types.js';
 import { SCORE_NAMES, type ScoreSpec } from './score.js';
 
 export type { ScoreSpec } from './score.js';
@@ -102,6 +104,18 @@ function parseScore(v: unknown, source: string, numClasses: number): ScoreSpec {
     bad(source, `score.name must be one of ${SCORE_NAMES.join(', ')}`);
   }
   if (v.name === 'msp') return { name: 'msp' };
+  if (v.name === 'mls') return { name: 'mls' };
+  if (v.name === 'gen') {
+    // Written with both; a hand-written file may leave them out and get the paper's values.
+    const gamma = v.gamma ?? GEN_DEFAULTS.gamma, topM = v.topM ?? GEN_DEFAULTS.topM;
+    if (!isFiniteNumber(gamma) || !isFiniteNumber(topM)) bad(source, 'score.gamma and score.topM must be numbers');
+    try {
+      checkGenParams(gamma, topM, 'score');
+    } catch (err) {
+      bad(source, (err as Error).message);
+    }
+    return { name: 'gen', gamma, topM };
+  }
   if (isFittedScoreName(v.name)) {
     if (!isObj(v.state)) bad(source, `score.state must be the fitted ${v.name} state (an object)`);
     // Checked now (sizes, encodings), so a damaged file is refused when read, not when scoring.
@@ -169,7 +183,7 @@ export function parseDetectorSpec(raw: unknown, source: string): DetectorSpec {
   if (threshold.on !== 'id-validation') bad(source, 'threshold.on must be "id-validation"');
   const model = raw.model === undefined ? undefined : parseGraphSpec(raw.model, source);
   const score = parseScore(raw.score, source, classNames.length);
-  if (model && model.features === null && score.name !== 'energy' && score.name !== 'msp') {
+  if (model && model.features === null && !isLogitScoreName(score.name)) {
     bad(source, `the ${score.name} score reads features, but model.features is null`);
   }
   return {

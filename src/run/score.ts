@@ -7,8 +7,10 @@
  */
 
 import { AresError } from '../errors.js';
-import { FITTED_SCORE_NAMES } from '../scores/types.js';
+import { FITTED_SCORE_NAMES, LOGIT_SCORE_NAMES, isLogitScoreName } from '../scores/types.js';
 import type { FittedScoreSpec } from '../scores/fitted.js';
+import { maxLogit } from '../scores/mls.js';
+import { genScore } from '../scores/gen.js';
 
 /** How a model's outputs become one score. */
 export type ScoreSpec =
@@ -16,13 +18,17 @@ export type ScoreSpec =
   | { name: 'energy'; weights: number[] | null }
   /** Maximum softmax probability. */
   | { name: 'msp' }
-  /** mahalanobis, knn, vim or rmds with its fitted state: reads the features too (src/scores/fitted.ts scores it). */
+  /** Maximum logit (src/scores/mls.ts). */
+  | { name: 'mls' }
+  /** Generalized entropy, −Σ over the top M softmax probabilities of p^γ(1 − p)^γ (src/scores/gen.ts). */
+  | { name: 'gen'; gamma: number; topM: number }
+  /** mahalanobis, knn, vim, rmds, react, ash or scale with its fitted state: reads the features too (src/scores/fitted.ts scores it). */
   | FittedScoreSpec;
 
-export const SCORE_NAMES = ['energy', 'msp', ...FITTED_SCORE_NAMES] as const;
+export const SCORE_NAMES = [...LOGIT_SCORE_NAMES, ...FITTED_SCORE_NAMES] as const;
 
 /** Whether the score reads the penultimate features besides the logits. */
-export const needsFeatures = (spec: ScoreSpec): spec is FittedScoreSpec => spec.name !== 'energy' && spec.name !== 'msp';
+export const needsFeatures = (spec: ScoreSpec): spec is FittedScoreSpec => !isLogitScoreName(spec.name);
 
 type Row = ArrayLike<number>;
 
@@ -70,6 +76,8 @@ export function argmax(row: Row): number {
 export function scoreRow(logits: Row, spec: ScoreSpec): number {
   if (spec.name === 'msp') return mspScore(logits);
   if (spec.name === 'energy') return energyScore(logits, spec.weights);
+  if (spec.name === 'mls') return maxLogit(logits);
+  if (spec.name === 'gen') return genScore(logits, spec.gamma, spec.topM);
   throw new AresError(`the ${spec.name} score needs the penultimate features, not only logits`);
 }
 

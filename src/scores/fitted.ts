@@ -8,6 +8,9 @@ import { AresError } from '../errors.js';
 import { knnScores, decodeKnnBank, knnStateFromJson, type KnnState } from './knn.js';
 import { mahalanobisStateFromJson, mahalanobisStateToJson, minSquaredDistances, whitenMeans, type MahalanobisState } from './mahalanobis.js';
 import { prepareRmds, rmdsScores, rmdsStateFromJson, rmdsStateToJson, type RmdsState } from './rmds.js';
+import { ashScores, shapingStateFromJson, shapingStateToJson, type ShapingState } from './ash.js';
+import { reactScores, reactStateFromJson, reactStateToJson, type ReactState } from './react.js';
+import { scaleScores } from './scale.js';
 import { FITTED_SCORE_NAMES, type Detector, type FittedScoreName, type OutputsIn, readMatrix } from './types.js';
 import { vimScores, vimStateFromJson, vimStateToJson, type VimState } from './vim.js';
 
@@ -22,7 +25,7 @@ export interface FittedScoreSpec {
 
 export const isFittedScoreName = (v: unknown): v is FittedScoreName => (FITTED_SCORE_NAMES as readonly unknown[]).includes(v);
 
-/** The detector.json form of a fitted mahalanobis, knn, vim or rmds detector. */
+/** The detector.json form of a fitted mahalanobis, knn, vim, rmds, react, ash or scale detector. */
 export function fittedScoreSpec(d: Detector<OutputsIn, unknown, unknown>): FittedScoreSpec {
   if (!isFittedScoreName(d.name)) throw new AresError(`${d.name} has no fitted state to store`);
   if (d.state === null) throw new AresError(`${d.name} must be fitted before its state can be stored`);
@@ -31,16 +34,20 @@ export function fittedScoreSpec(d: Detector<OutputsIn, unknown, unknown>): Fitte
     case 'knn': return { name: d.name, state: { ...(d.state as KnnState) } };
     case 'vim': return { name: d.name, state: vimStateToJson(d.state as VimState) };
     case 'rmds': return { name: d.name, state: rmdsStateToJson(d.state as RmdsState) };
+    case 'react': return { name: d.name, state: reactStateToJson(d.state as ReactState) };
+    case 'ash': case 'scale': return { name: d.name, state: shapingStateToJson(d.state as ShapingState) };
   }
 }
 
 /** The typed state of a spec read from a file; throws AresError naming `file` when it is malformed. */
-export function parseFittedState(name: FittedScoreName, state: unknown, file?: string): MahalanobisState | KnnState | VimState | RmdsState {
+export function parseFittedState(name: FittedScoreName, state: unknown, file?: string): MahalanobisState | KnnState | VimState | RmdsState | ReactState | ShapingState {
   switch (name) {
     case 'mahalanobis': return mahalanobisStateFromJson(state, file);
     case 'knn': return knnStateFromJson(state, file);
     case 'vim': return vimStateFromJson(state, file);
     case 'rmds': return rmdsStateFromJson(state, file);
+    case 'react': return reactStateFromJson(state, file);
+    case 'ash': case 'scale': return shapingStateFromJson(name, state, file);
   }
 }
 
@@ -71,6 +78,18 @@ export function fittedScorer(spec: FittedScoreSpec, file?: string): (o: OutputsI
     case 'rmds': {
       const p = prepareRmds(rmdsStateFromJson(spec.state, file));
       return (o) => rmdsScores(p, features(o));
+    }
+    case 'react': {
+      const s = reactStateFromJson(spec.state, file);
+      return (o) => reactScores(s, { logits: o.logits, features: features(o) });
+    }
+    case 'ash': {
+      const s = shapingStateFromJson('ash', spec.state, file);
+      return (o) => ashScores(s, { logits: o.logits, features: features(o) });
+    }
+    case 'scale': {
+      const s = shapingStateFromJson('scale', spec.state, file);
+      return (o) => scaleScores(s, { logits: o.logits, features: features(o) });
     }
   }
 }

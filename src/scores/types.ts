@@ -35,11 +35,20 @@ export interface LabelledOutputsIn extends OutputsIn {
   head?: LinearHead;
 }
 
-export type DetectorName = 'msp' | 'odin' | 'energy' | 'mahalanobis' | 'knn' | 'vim' | 'rmds';
-export const DETECTOR_NAMES: readonly DetectorName[] = ['msp', 'odin', 'energy', 'mahalanobis', 'knn', 'vim', 'rmds'];
+export type DetectorName = 'msp' | 'odin' | 'energy' | 'mls' | 'gen' | 'mahalanobis' | 'knn' | 'vim' | 'rmds' | 'react' | 'ash' | 'scale';
+export const DETECTOR_NAMES: readonly DetectorName[] = ['msp', 'odin', 'energy', 'mls', 'gen', 'mahalanobis', 'knn', 'vim', 'rmds', 'react', 'ash', 'scale'];
 
-/** Detectors fitted on ID training features: their state travels in detector.json (src/scores/fitted.ts). */
-export const FITTED_SCORE_NAMES = ['mahalanobis', 'knn', 'vim', 'rmds'] as const;
+/** Scores computed from the logits alone (no features, no fitted state): any model can deploy them. */
+export const LOGIT_SCORE_NAMES = ['energy', 'msp', 'mls', 'gen'] as const;
+export type LogitScoreName = (typeof LOGIT_SCORE_NAMES)[number];
+export const isLogitScoreName = (v: unknown): v is LogitScoreName => (LOGIT_SCORE_NAMES as readonly unknown[]).includes(v);
+
+/**
+ * Detectors with a state from fit that travels in detector.json (src/scores/fitted.ts): learned on
+ * ID training features (mahalanobis, knn, vim, rmds, react's clip), or the classifier's final linear
+ * layer that react, ash and scale push shaped features through.
+ */
+export const FITTED_SCORE_NAMES = ['mahalanobis', 'knn', 'vim', 'rmds', 'react', 'ash', 'scale'] as const;
 export type FittedScoreName = (typeof FITTED_SCORE_NAMES)[number];
 
 /**

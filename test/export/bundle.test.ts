@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { generateSet, normalize, type ImageSet } from '../../src/data/index.js';
 import { thresholdAtTpr } from '../../src/metrics/index.js';
 import { writeRun } from '../../src/run/folder.js';
-import { fittedScoreSpec, knn, rmds, vim, type Detector as ScoreDetector, type LabelledOutputsIn, type OutputsIn } from '../../src/scores/index.js';
+import { ash, fittedScoreSpec, knn, react, rmds, scale, vim, type Detector as ScoreDetector, type LabelledOutputsIn, type OutputsIn } from '../../src/scores/index.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { exportBundle } from '../../src/export/bundle.js';
 import { createDetector, loadDetector, type Detector, type ImageDataLike, type Prediction } from '../../src/export/loader.js';
@@ -35,7 +35,7 @@ let nodeAnswers: Prediction[];
 let rgba: ImageDataLike[];
 let nodeRgbaAnswers: Prediction[];
 /** Feature-based scores: their bundles, and what Node answers with each. */
-const FITTED = ['knn', 'vim', 'rmds'] as const;
+const FITTED = ['knn', 'vim', 'rmds', 'react', 'ash', 'scale'] as const;
 const fittedBundles = join(dir, 'fitted-bundles');
 const fittedAnswers = new Map<string, Prediction[]>();
 const fittedDirect = new Map<string, Float64Array>();
@@ -71,8 +71,8 @@ function outputsOf(model: tf.LayersModel, px: Float32Array, n: number, norm: { m
 }
 
 /**
- * Copies of the run whose detector.json holds knn, vim or rmds fitted on the run's ID training
- * images (ViM with the head's kernel and bias), γ at 95% of its ID validation images; their bundles;
+ * Copies of the run whose detector.json holds knn, vim, rmds, react, ash or scale fitted on the run's ID
+ * training images (ViM, ReAct, ASH and SCALE with the head's kernel and bias), γ at 95% of its ID validation images; their bundles;
  * and each fitted detector's own scores of `images`, computed directly.
  */
 async function writeFittedBundles(): Promise<void> {
@@ -86,7 +86,7 @@ async function writeFittedBundles(): Promise<void> {
   const head = { kernel: { data: Float32Array.from(kernel.dataSync()), rows: kernel.shape[0], cols: kernel.shape[1] }, bias: Float32Array.from(bias.dataSync()) };
   model.dispose();
   for (const name of FITTED) {
-    const det: ScoreDetector<OutputsIn, LabelledOutputsIn, unknown> = ({ knn: () => knn(), vim: () => vim(), rmds: () => rmds() })[name]();
+    const det: ScoreDetector<OutputsIn, LabelledOutputsIn, unknown> = ({ knn: () => knn(), vim: () => vim(), rmds: () => rmds(), react: () => react(), ash: () => ash(), scale: () => scale() })[name]();
     det.fit({ ...train, labels: run.data.train.labels!, head });
     fittedDirect.set(name, det.score(probe));
     const fittedRun = join(dir, `run-${name}`);
@@ -199,7 +199,7 @@ describe('ares export', () => {
     }
   });
 
-  it('knn, vim and rmds bundles (Node) score as the fitted detectors do, and reject noise', () => {
+  it('knn, vim, rmds, react, ash and scale bundles (Node) score as the fitted detectors do, and reject noise', () => {
     for (const name of FITTED) {
       const got = fittedAnswers.get(name)!;
       const direct = fittedDirect.get(name)!;
@@ -213,7 +213,7 @@ describe('ares export', () => {
     }
   });
 
-  it.skipIf(chromiumMissing)('knn, vim and rmds bundles give the same scores in headless Chromium as in Node', async () => {
+  it.skipIf(chromiumMissing)('knn, vim, rmds, react, ash and scale bundles give the same scores in headless Chromium as in Node', async () => {
     const page0 = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>fitted bundles</title>
 <script type="module">
   import * as tf from './knn/tf.fesm.min.js';

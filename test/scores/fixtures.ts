@@ -16,7 +16,11 @@ export const HEAD = Float32Array.from([2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 0,
 
 export interface Split { features: Matrix; logits: Matrix; labels: Int32Array; }
 
-export function makeSplit(n: number, kind: 'id' | 'ood', seed: number): Split {
+/**
+ * kind 'faint': OOD rows shaped like ID ones at a fifth of the strength (e_c + noise) — the
+ * weaker, less class-committed activations that SCALE's premise is about.
+ */
+export function makeSplit(n: number, kind: 'id' | 'ood' | 'faint', seed: number): Split {
   const rng = new Rng(seed);
   const features = new Float32Array(n * D);
   const labels = new Int32Array(n);
@@ -24,7 +28,7 @@ export function makeSplit(n: number, kind: 'id' | 'ood', seed: number): Split {
     const c = i % K;
     labels[i] = c;
     for (let j = 0; j < D; j++) {
-      const centre = kind === 'id' ? (j === c ? 5 : 0) : (j >= 3 ? 3 : 0.3);
+      const centre = kind === 'id' ? (j === c ? 5 : 0) : kind === 'faint' ? (j === c ? 1 : 0) : (j >= 3 ? 3 : 0.3);
       features[i * D + j] = centre + 0.5 * rng.normal();
     }
   }
