@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { batchNormTrainConfig, batchNormTrainGradConfig } from '../../src/engine/kernels/batch-norm.js';
@@ -147,4 +148,31 @@ describe('relaxed-SIMD kernels', () => {
       expect(identical, fused ? 'fused madd should change some rounding' : 'unfused madd is plain\'s mul + add').toBe(!fused);
     });
   }
+});
+
+describe('ares bench with ARES_WASM_SIMD', () => {
+  const bench = (simd: string, threads: number) => spawnSync(process.execPath,
+    ['bin/ares.js', 'bench', '--json', '--steps', '1', '--warmup', '0', '--batch', '8', '--threads', String(threads)],
+    { encoding: 'utf8', env: { ...process.env, ARES_WASM_SIMD: simd } });
+
+  it('reports the kernel build that ran, with the same loss on 1 and 2 threads for each build', () => {
+    const loss: Record<string, number> = {};
+    for (const simd of ['plain', 'relaxed']) {
+      for (const threads of [1, 2]) {
+        const r = bench(simd, threads);
+        expect(r.status, r.stderr).toBe(0);
+        const out = JSON.parse(r.stdout.trim());
+        expect(out).toMatchObject({ backend: 'wasm', threads, kernel_simd: simd });
+        if (threads === 1) loss[simd] = out.loss;
+        else expect(out.loss, `${simd}: 1 vs 2 threads`).toBe(loss[simd]);
+      }
+    }
+    expect(Math.abs(loss.relaxed - loss.plain)).toBeLessThan(1e-4 * Math.abs(loss.plain));
+  });
+
+  it('rejects an unknown ARES_WASM_SIMD in one line, exit code 2, instead of falling back to cpu', () => {
+    const r = bench('fma', 1);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^ares: error: ARES_WASM_SIMD must be plain or relaxed \(or unset to detect\), not "fma"$/);
+  });
 });

@@ -120,10 +120,10 @@ export function chooseKernelBuild(env: string | undefined = process.env.ARES_WAS
   const forced = env?.trim();
   if (forced === 'plain') return 'plain';
   if (forced === 'relaxed') {
-    if (!relaxedSimdSupported()) throw new AresError(`ARES_WASM_SIMD=relaxed: this engine (Node ${process.version}) does not support relaxed SIMD; unset it or use ARES_WASM_SIMD=plain`);
+    if (!relaxedSimdSupported()) throw new AresError(`ARES_WASM_SIMD=relaxed: this engine (Node ${process.version}) does not support relaxed SIMD; unset it or use ARES_WASM_SIMD=plain`, { exitCode: 2 });
     return 'relaxed';
   }
-  if (forced) throw new AresError(`ARES_WASM_SIMD must be plain or relaxed (or unset to detect), not "${forced}"`);
+  if (forced) throw new AresError(`ARES_WASM_SIMD must be plain or relaxed (or unset to detect), not "${forced}"`, { exitCode: 2 });
   return relaxedSimdSupported() ? 'relaxed' : 'plain';
 }
 
