@@ -2,6 +2,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import { engineInfo } from '../engine/backend.js';
+import { kernelRuntime } from '../engine/kernels/index.js';
 import { checkBatchFits, heapMeter, measureStepMemory, preflightBatches } from '../engine/heap.js';
 import { benchStepFactory, registerBenchStep } from './registry.js';
 import { BENCH_INPUT, ceBenchStep } from './ce-step.js';
@@ -60,6 +61,8 @@ export interface BenchResult {
   /** Size of the wasm heap after the steps (it never shrinks; wasm only, else null). */
   heap_bytes: number | null;
   custom_kernels: number;
+  /** Which build of the project's wasm kernels ran ('plain' or 'relaxed' SIMD; null off wasm). */
+  kernel_simd: string | null;
   cpu: string;
   node: string;
 }
@@ -119,7 +122,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       ms_per_step: round(ms), ms_min: round(Math.min(...times)), ms_max: round(Math.max(...times)),
       cpu_ms_per_step: round(median(cpu)), images_per_s: round(opts.batch / ms * 1000, 1), loss: round(loss, 6), tensor_growth: growth,
       peak_bytes: meter ? meter.peak : null, heap_bytes: meter ? meter.heapBytes() : null,
-      custom_kernels: engine.customKernels.length, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version,
+      custom_kernels: engine.customKernels.length, kernel_simd: engine.backend === 'wasm' ? kernelRuntime()?.build ?? null : null, cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version,
     };
   } finally {
     bench.dispose();

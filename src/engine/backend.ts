@@ -4,6 +4,7 @@ import os from 'node:os';
 import { AresError } from '../errors.js';
 import { initWasmBackend } from './wasm-init.js';
 import { registerWasmKernels } from './kernels/index.js';
+import { chooseKernelBuild } from './kernels/runtime.js';
 import { installFrugalGradients } from './gradients.js';
 import { installHeapMeter } from './heap.js';
 
@@ -72,6 +73,8 @@ export async function initEngine(opts: { backend?: BackendName; threads?: number
     if (!(await tf.setBackend(backend))) throw new AresError(`could not switch to the ${backend} backend`);
   } else {
     const threads = backend === 'wasm' ? opts.threads ?? requestedThreads() : 1;
+    // A bad ARES_WASM_SIMD is the user's error to report, not a reason to fall back to cpu below.
+    if (backend === 'wasm') chooseKernelBuild();
     try {
       info = await startBackend(backend, threads);
     } catch (err) {

@@ -6,7 +6,7 @@
 // and the blocks are added in order by *_finish: the result does not depend on the thread count
 // and the f32 rounding of 100k-element sums stays far below the 1e-4 the tests ask for.
 
-#include <wasm_simd128.h>
+#include "simd.h"
 
 typedef float f32;
 typedef double f64;
@@ -46,12 +46,12 @@ static void block_sums(const f32 *x, const f32 *dy, const f32 *shift, i32 N, i32
         for (i32 k = 0; k < m; k++, xp += C, dp += C) {
           const v128_t d = wasm_v128_load(dp);
           a = wasm_f32x4_add(a, d);
-          b = wasm_f32x4_add(b, wasm_f32x4_mul(d, wasm_f32x4_sub(wasm_v128_load(xp), mu)));
+          MAC(b, d, wasm_f32x4_sub(wasm_v128_load(xp), mu));
         }
       } else if (squares) {
         for (i32 k = 0; k < m; k++, xp += C) {
           const v128_t v = wasm_f32x4_sub(wasm_v128_load(xp), mu);
-          b = wasm_f32x4_add(b, wasm_f32x4_mul(v, v));
+          MAC(b, v, v);
         }
       } else {
         for (i32 k = 0; k < m; k++, xp += C) a = wasm_f32x4_add(a, wasm_v128_load(xp));
@@ -98,9 +98,18 @@ static void affine(const f32 *x, const f32 *x2, const f32 *coef, i32 N, i32 C, f
     const f32 *xp = x + n * C, *x2p = x2 ? x2 + n * C : 0;
     f32 *op = out + n * C;
     for (i32 c = 0; c < C; c += 4) {
-      v128_t v = wasm_f32x4_mul(wasm_v128_load(xp + c), wasm_v128_load(coef + c));
-      if (x2p) v = wasm_f32x4_add(v, wasm_f32x4_mul(wasm_v128_load(x2p + c), wasm_v128_load(coef + 2 * C + c)));
-      wasm_v128_store(op + c, wasm_f32x4_add(v, wasm_v128_load(coef + C + c)));
+      // Same order of operations as before MAC existed, so the plain build's results are unchanged.
+      const v128_t d = wasm_v128_load(coef + C + c);
+      v128_t v;
+      if (x2p) {
+        v = wasm_f32x4_mul(wasm_v128_load(xp + c), wasm_v128_load(coef + c));
+        MAC(v, wasm_v128_load(x2p + c), wasm_v128_load(coef + 2 * C + c));
+        v = wasm_f32x4_add(v, d);
+      } else {
+        v = d;
+        MAC(v, wasm_v128_load(xp + c), wasm_v128_load(coef + c));
+      }
+      wasm_v128_store(op + c, v);
     }
   }
 }

@@ -13,7 +13,7 @@
 //
 // Layouts are tfjs's: NHWC activations, filters [KH, KW, Ci, Co].
 
-#include <wasm_simd128.h>
+#include "simd.h"
 
 typedef float f32;
 typedef int i32;
@@ -39,7 +39,6 @@ typedef struct {
 
 #define V(p) wasm_v128_load(p)
 #define S(p) wasm_v128_load32_splat(p)
-#define MAC(acc, a, b) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(a, b))
 
 // ---------------------------------------------------------------------------------------------
 // dW[ky,kx,ci,co] = sum over b,oy,ox of x[b, oy*sh+ky-pt, ox*sw+kx-pl, ci] * dy[b,oy,ox,co]

@@ -13,7 +13,7 @@
 // Pixels are gathered, not scattered, so each output element is written by one thread and summed
 // in one order.
 
-#include <wasm_simd128.h>
+#include "simd.h"
 
 typedef float f32;
 typedef int i32;
@@ -21,7 +21,6 @@ typedef int i32;
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define V(p) wasm_v128_load(p)
 #define S(p) wasm_v128_load32_splat(p)
-#define MAC(acc, a, b) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(a, b))
 
 static inline i32 share_begin(i32 n, i32 part, i32 nparts) { return (i32)(((long long)n * part) / nparts); }
 

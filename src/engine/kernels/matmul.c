@@ -6,13 +6,12 @@
 // columns ([K][8], zero-padded), so the 4x8 inner tile reads 8 contiguous floats per k; A is read
 // in place in either layout (4 rows' values at k are contiguous when A is transposed).
 
-#include <wasm_simd128.h>
+#include "simd.h"
 
 typedef float f32;
 typedef int i32;
 
 #define EXPORT(name) __attribute__((export_name(#name)))
-#define MAC(acc, a, b) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(a, b))
 
 static inline i32 imin(i32 a, i32 b) { return a < b ? a : b; }
 static inline i32 share_begin(i32 n, i32 part, i32 nparts) { return (i32)(((long long)n * part) / nparts); }

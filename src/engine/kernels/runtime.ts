@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs';
 import { AresError } from '../../errors.js';
@@ -59,9 +60,76 @@ for (;;) {
 
 type KernelFn = (...args: number[]) => number;
 
+/**
+ * Which build of the kernels runs: 'relaxed' uses relaxed SIMD's f32x4.relaxed_madd in the
+ * multiply-accumulate loops (fused where the CPU has FMA), 'plain' separate mul and add (runs on
+ * every wasm SIMD engine).
+ */
+export type KernelBuild = 'plain' | 'relaxed';
+
+// A module whose one function is f32x4.relaxed_madd of its three v128 parameters: validates
+// exactly where the engine supports relaxed SIMD.
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,              // magic, version 1
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b,  // type: (v128 v128 v128) -> v128
+  0x03, 0x02, 0x01, 0x00,                                      // one function of that type
+  0x0a, 0x0d, 0x01, 0x0b, 0x00,                                // code: one body, no locals
+  0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b,  // local.get 0 1 2, relaxed_madd, end
+]);
+
+/**
+ * Whether this engine runs relaxed SIMD. Node 22 and current browsers do by default; Node 20's V8
+ * (11.3) has it behind --experimental-wasm-relaxed-simd, which a process may still turn on for
+ * itself here: V8 reads wasm feature flags when it validates a module, so setting the flag before
+ * compiling the kernels suffices, even after tfjs compiled its own wasm.
+ */
+export function relaxedSimdSupported(): boolean {
+  if (WebAssembly.validate(RELAXED_PROBE)) return true;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(RELAXED_PROBE);
+}
+
+// A module exporting f(a, b, c) = lane 0 of f32x4.relaxed_madd(splat a, splat b, splat c).
+const MADD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7d, 0x7d, 0x7d, 0x01, 0x7d,  // type: (f32 f32 f32) -> f32
+  0x03, 0x02, 0x01, 0x00,
+  0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00,                    // export "f"
+  0x0a, 0x16, 0x01, 0x14, 0x00,
+  0x20, 0x00, 0xfd, 0x13, 0x20, 0x01, 0xfd, 0x13, 0x20, 0x02, 0xfd, 0x13,  // splat each argument
+  0xfd, 0x85, 0x02, 0xfd, 0x1f, 0x00, 0x0b,                    // relaxed_madd, extract lane 0, end
+]);
+
+/**
+ * Whether this engine's relaxed_madd is fused (one rounding), which the relaxed SIMD spec leaves
+ * to the engine (V8 fuses where the CPU has FMA). With a = 1 + 2^-12 the exact a*a + c is
+ * 2^-24 for c = -(1 + 2^-11); rounding the product first loses that 2^-24 and leaves 0.
+ */
+export function relaxedMaddFuses(): boolean {
+  if (!relaxedSimdSupported()) return false;
+  const f = new WebAssembly.Instance(new WebAssembly.Module(MADD_PROBE)).exports.f as (a: number, b: number, c: number) => number;
+  const a = 1 + 2 ** -12;
+  return f(a, a, -(1 + 2 ** -11)) !== 0;
+}
+
+/**
+ * The kernel build to load: ARES_WASM_SIMD=plain|relaxed forces one (tests, benchmarks), unset or
+ * empty picks relaxed where supported.
+ */
+export function chooseKernelBuild(env: string | undefined = process.env.ARES_WASM_SIMD): KernelBuild {
+  const forced = env?.trim();
+  if (forced === 'plain') return 'plain';
+  if (forced === 'relaxed') {
+    if (!relaxedSimdSupported()) throw new AresError(`ARES_WASM_SIMD=relaxed: this engine (Node ${process.version}) does not support relaxed SIMD; unset it or use ARES_WASM_SIMD=plain`, { exitCode: 2 });
+    return 'relaxed';
+  }
+  if (forced) throw new AresError(`ARES_WASM_SIMD must be plain or relaxed (or unset to detect), not "${forced}"`, { exitCode: 2 });
+  return relaxedSimdSupported() ? 'relaxed' : 'plain';
+}
+
 /** The built kernels: next to this file, or (when running tsc's dist/ output) in src/. */
-function kernelBytes(shared: boolean): Uint8Array<ArrayBuffer> {
-  const name = shared ? 'kernels-shared.wasm' : 'kernels.wasm';
+function kernelBytes(shared: boolean, build: KernelBuild): Uint8Array<ArrayBuffer> {
+  const name = `kernels${build === 'relaxed' ? '-relaxed' : ''}${shared ? '-shared' : ''}.wasm`;
   const candidates = [new URL(`./${name}`, import.meta.url), new URL(`../../../src/engine/kernels/${name}`, import.meta.url)];
   for (const url of candidates) {
     if (existsSync(url)) return new Uint8Array(readFileSync(url));
@@ -75,19 +143,23 @@ export class KernelRuntime {
   private readonly helpers: Worker[];
 
   private constructor(private readonly be: WasmBackendInternals, private readonly memory: WebAssembly.Memory,
-    fns: Record<KernelName, KernelFn>, ctrl: Int32Array, helpers: Worker[]) {
+    fns: Record<KernelName, KernelFn>, ctrl: Int32Array, helpers: Worker[], readonly build: KernelBuild) {
     this.fns = fns; this.ctrl = ctrl; this.helpers = helpers;
   }
 
   /** Threads a call runs on (1 + helpers). */
   get threads(): number { return this.helpers.length + 1; }
 
-  /** Instantiates the kernels on the backend's memory; `threads` > 1 needs the shared-memory build. */
-  static async create(backend: tf.KernelBackend, threads: number): Promise<KernelRuntime> {
+  /**
+   * Instantiates the kernels on the backend's memory; `threads` > 1 needs the shared-memory build.
+   * `build` defaults to chooseKernelBuild()'s choice.
+   */
+  static async create(backend: tf.KernelBackend, threads: number, build: KernelBuild = chooseKernelBuild()): Promise<KernelRuntime> {
     const be = backend as unknown as WasmBackendInternals;
     const memory = wasmMemory(be);
     const shared = memory.buffer instanceof SharedArrayBuffer;
-    const module = new WebAssembly.Module(kernelBytes(shared));
+    if (build === 'relaxed' && !relaxedSimdSupported()) throw new AresError(`internal: relaxed SIMD kernels asked for on an engine without relaxed SIMD`);
+    const module = new WebAssembly.Module(kernelBytes(shared, build));
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const fns = Object.fromEntries(KERNEL_NAMES.map((n) => {
       const f = instance.exports[n];
@@ -97,7 +169,7 @@ export class KernelRuntime {
     const nhelpers = shared ? Math.max(0, threads - 1) : 0;
     const ctrl = new Int32Array(new SharedArrayBuffer(4 * (ARGS + MAX_ARGS)));
     const helpers = await Promise.all(Array.from({ length: nhelpers }, (_, i) => startHelper(module, memory, ctrl, i + 1, nhelpers + 1)));
-    return new KernelRuntime(be, memory, fns, ctrl, helpers);
+    return new KernelRuntime(be, memory, fns, ctrl, helpers, build);
   }
 
   /** Heap offset of a tensor's data. */

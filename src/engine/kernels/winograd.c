@@ -13,7 +13,7 @@
 // copied with their zeros into a 4x4 scratch tile, so the input needs no padded copy.
 // Needs Ci % 4 == 0 and Co % 8 == 0.
 
-#include <wasm_simd128.h>
+#include "simd.h"
 
 typedef float f32;
 typedef int i32;
@@ -23,7 +23,6 @@ typedef int i32;
 #define ST(p, v) wasm_v128_store(p, v)
 #define ADD wasm_f32x4_add
 #define SUB wasm_f32x4_sub
-#define MAC(acc, a, b) acc = ADD(acc, wasm_f32x4_mul(a, b))
 #define WT 32
 // Floats between the 16 per-position slabs of a block's V and M: the slab size plus one cache
 // line, so the 16 slabs a tile transform writes do not all map to the same L1 set (with WT*C a
