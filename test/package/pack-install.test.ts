@@ -74,7 +74,8 @@ describe('npm pack → install into an empty project → import, types, CLI', ()
   it('ships the build output, the wasm kernels, bin and docs, and no sources, tests or source maps', () => {
     const paths = packed.files.map((f) => f.path);
     for (const p of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/export/loader.js',
-      'dist/engine/kernels/kernels.wasm', 'dist/engine/kernels/kernels-shared.wasm', 'bin/ares.js', 'README.md', 'LICENSE', 'package.json']) {
+      'dist/engine/kernels/kernels.wasm', 'dist/engine/kernels/kernels-shared.wasm',
+      'dist/engine/kernels/kernels-relaxed.wasm', 'dist/engine/kernels/kernels-relaxed-shared.wasm', 'bin/ares.js', 'README.md', 'LICENSE', 'package.json']) {
       expect(paths, p).toContain(p);
     }
     expect(paths.filter((p) => /^(src|test|scripts|configs|bench)\//.test(p) || p.endsWith('.map') || p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
