@@ -6,9 +6,11 @@ import { initWasmBackend } from './wasm-init.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { installFrugalGradients } from './gradients.js';
 import { installHeapMeter } from './heap.js';
+import { probeWebGpu, startWebGpu } from './webgpu.js';
 
-export type BackendName = 'wasm' | 'tensorflow' | 'cpu';
-export const BACKENDS: readonly BackendName[] = ['wasm', 'tensorflow', 'cpu'];
+import { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
+
+export { BACKENDS, BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
 
 export interface EngineInfo {
   backend: BackendName;
@@ -16,6 +18,8 @@ export interface EngineInfo {
   threads: number;
   /** Names of kernels this project registered on top of the backend's own. */
   customKernels: string[];
+  /** The GPU adapter (webgpu only), e.g. "nvidia ampere (...)". */
+  adapter?: string;
 }
 
 let current: EngineInfo | null = null;
@@ -35,13 +39,38 @@ export function requestedThreads(): number {
 }
 
 /** The backend requested by --backend / ARES_BACKEND, or null when the default applies. */
-export function requestedBackend(): BackendName | null {
+export function requestedBackend(): BackendRequest | null {
   const name = process.env.ARES_BACKEND?.trim();
   if (!name) return null;
-  if (!(BACKENDS as readonly string[]).includes(name)) {
-    throw new AresError(`unknown backend "${name}" (from --backend or ARES_BACKEND); choose one of ${BACKENDS.join(', ')}`, { exitCode: 2 });
+  if (!(BACKEND_REQUESTS as readonly string[]).includes(name)) {
+    throw new AresError(`unknown backend "${name}" (from --backend or ARES_BACKEND); choose one of ${BACKEND_REQUESTS.join(', ')}`, { exitCode: 2 });
   }
-  return name as BackendName;
+  return name as BackendRequest;
+}
+
+let autoChoice: BackendName | null = null;
+
+/**
+ * `auto`: webgpu when a hardware adapter exists, else wasm, said in one line on stderr. A
+ * software adapter (SwiftShader) counts as none: it emulates the GPU on the same CPU that wasm
+ * uses directly, and is slower. Decided once per process.
+ */
+export async function resolveAutoBackend(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<BackendName> {
+  if (autoChoice) return autoChoice;
+  let why: string;
+  try {
+    const adapter = await probeWebGpu();
+    if (adapter && !adapter.software) {
+      say(`ares: backend auto: webgpu on ${adapter.description}`);
+      return (autoChoice = 'webgpu');
+    }
+    why = adapter ? `the only WebGPU adapter is a CPU emulation, ${adapter.description}` : 'no WebGPU adapter';
+  } catch (err) {
+    if (!(err instanceof AresError)) throw err;
+    why = err.message;
+  }
+  say(`ares: backend auto: wasm (${why})`);
+  return (autoChoice = 'wasm');
 }
 
 async function tfjsNodeAvailable(): Promise<boolean> {
@@ -59,8 +88,9 @@ async function tfjsNodeAvailable(): Promise<boolean> {
  * requested) `cpu`. Each backend is initialised once per process; calling again with another
  * backend switches to it (tests compare backends this way).
  */
-export async function initEngine(opts: { backend?: BackendName; threads?: number } = {}): Promise<EngineInfo> {
-  const wanted = opts.backend ?? requestedBackend();
+export async function initEngine(opts: { backend?: BackendRequest; threads?: number } = {}): Promise<EngineInfo> {
+  const request = opts.backend ?? requestedBackend();
+  const wanted = request === 'auto' ? await resolveAutoBackend() : request;
   installFrugalGradients();
   if (current && (!wanted || wanted === current.backend)) return current;
   const backend: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
@@ -94,6 +124,10 @@ async function startBackend(backend: BackendName, threads = 1): Promise<EngineIn
     installHeapMeter(tf.findBackend('wasm')!);
     const { customKernels, threads: got } = await registerWasmKernels(threads);
     return { backend, threads: got, customKernels };
+  }
+  if (backend === 'webgpu') {
+    const adapter = await startWebGpu();
+    return { backend, threads: 1, customKernels: [], adapter: adapter.description };
   }
   if (!(await tf.setBackend(backend))) throw new AresError(`could not initialise the ${backend} backend`);
   await tf.ready();
