@@ -96,5 +96,30 @@ export async function startWebGpu(): Promise<WebGpuAdapter> {
     throw new AresError(`backend "webgpu": could not start on ${adapter.description} (tfjs printed the cause above)`);
   }
   await tf.ready();
+  guardSyncReads();
   return adapter;
+}
+
+/** The part of tfjs's WebGPUBackend that guardSyncReads wraps. */
+interface WebGpuBackendInternals {
+  readSync(dataId: object): unknown;
+  tensorMap: { get(dataId: object): { values?: unknown; dtype: string } | undefined };
+}
+
+/**
+ * Without OffscreenCanvas (Node), tfjs's readSync of a GPU-resident tensor dies with "OffscreenCanvas
+ * is not defined", which the CLI would print as an unexpected error. A code path that still reads
+ * synchronously is a limitation of this slice, not a bug in the user's input: name it instead.
+ * Values tfjs keeps on the CPU (small tensors, uploads not yet used) still read synchronously.
+ */
+function guardSyncReads(): void {
+  if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined') return;
+  const be = tf.findBackend('webgpu') as unknown as WebGpuBackendInternals;
+  const readSync = be.readSync.bind(be);
+  be.readSync = (dataId) => {
+    const d = be.tensorMap.get(dataId);
+    if (d && (d.values != null || d.dtype === 'string')) return readSync(dataId);
+    throw new AresError('this command reads tensors synchronously (dataSync), which the webgpu backend cannot do in Node; '
+      + 'it does not run on --backend webgpu yet: use --backend wasm');
+  };
 }

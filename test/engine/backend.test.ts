@@ -15,7 +15,7 @@ describe('backend choice', () => {
   it('reads ARES_BACKEND and rejects unknown names', () => {
     process.env.ARES_BACKEND = 'cpu';
     expect(requestedBackend()).toBe('cpu');
-    process.env.ARES_BACKEND = 'webgpu';
+    process.env.ARES_BACKEND = 'metal';
     expect(() => requestedBackend()).toThrow(AresError);
     delete process.env.ARES_BACKEND;
     expect(requestedBackend()).toBeNull();
