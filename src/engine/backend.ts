@@ -7,6 +7,7 @@ import { registerWasmKernels } from './kernels/index.js';
 import { installFrugalGradients } from './gradients.js';
 import { installHeapMeter } from './heap.js';
 import { probeWebGpu, startWebGpu } from './webgpu.js';
+import { readFloat32 } from './read.js';
 
 import { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
 
@@ -147,6 +148,17 @@ function muteCpuHint(): void {
   } finally {
     console.warn = warn;
   }
+}
+
+/**
+ * Moves variables to another backend (started if need be, and made current) by value. tfjs moves
+ * a tensor between backends with a synchronous read, which the webgpu backend cannot do in Node;
+ * this reads with await first.
+ */
+export async function moveVariables(vars: readonly tf.Variable[], to: BackendName): Promise<void> {
+  const values = await Promise.all(vars.map(readFloat32));
+  await initEngine({ backend: to });
+  vars.forEach((v, i) => v.assign(tf.tensor(values[i], v.shape, v.dtype)));
 }
 
 export function engineInfo(): EngineInfo {

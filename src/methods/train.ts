@@ -28,6 +28,7 @@ import type { FractalBank } from '../ares/fractals.js';
 import { pixmixBatch } from '../ares/pixmix.js';
 import { stopGradient } from '../ares/stop-gradient.js';
 import { checkTrainingMemory } from './preflight.js';
+import { readFloat32 } from '../engine/read.js';
 
 /** Numbers of one training step, for the progress bar and the curves. */
 export interface StepStats {
@@ -116,6 +117,7 @@ export function withResolvedAugment(cfg: TrainConfig, shape: PreparedDataset['sh
 
 export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const cfg = withResolvedAugment(config, data.shape);
+  checkBackendRunsMethod(cfg);
   const model = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed);
   const frozen = cfg.init ? await applyInit(model, cfg.init, cfg.frozenLayers?.length ?? 0) : undefined;
   const s = createSession(cfg, data, model, frozen);
@@ -139,7 +141,7 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
     for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
       const tStep = performance.now();
       const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
-      const r = trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
+      const r = await trainStepAsync(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
       sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
       if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
       if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
@@ -155,18 +157,18 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
       jsd: sums.jsdSteps > 0 ? sums.jsd / sums.jsdSteps : null,
       loss: sums.loss / perEpoch,
       trainAccuracy: sums.correct / sums.seen,
-      valAccuracy: validationAccuracy(s.model, data),
+      valAccuracy: await validationAccuracy(s.model, data),
       seconds: (performance.now() - t0) / 1000,
       energy: energySeparation(energies.in, energies.out, cfg.tpr),
     };
     s.history.push(record);
-    if (opts.outDir) saveCheckpoint(opts.outDir, checkpointOf(s, epoch + 1));
+    if (opts.outDir) saveCheckpoint(opts.outDir, await checkpointOf(s, epoch + 1));
     opts.onEpoch?.(record);
     epochsThisCall++;
   }
   const finished = s.history.length === cfg.epochs;
   const wVar = s.dis?.w ?? s.vos?.params.energyWeights;
-  const w = wVar ? Float32Array.from(wVar.dataSync() as Float32Array) : null;
+  const w = wVar ? await readFloat32(wVar) : null;
   return {
     config: cfg, model: s.model, energyWeights: w, history: s.history,
     lastOutliers: s.lastOutliers ? { v: s.lastOutliers, rows: s.lastOutliers.length / s.model.featureDim } : null,
@@ -208,6 +210,43 @@ export interface StepResult {
 
 /** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
 export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
+  const t = stepTensors(s, xRaw, y, epoch, batchIndex, lr);
+  return stepResult(t, [t.loss, t.ce, t.pred].map((x) => x.dataSync()), y, epoch, batchIndex);
+}
+
+/**
+ * trainStep reading its loss, CE and predictions with await, as the webgpu backend needs in Node
+ * (it has no synchronous read there). The outlier stages of ares and vos still read features
+ * synchronously within the step (checkBackendRunsMethod keeps them off webgpu).
+ */
+export async function trainStepAsync(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): Promise<StepResult> {
+  const t = stepTensors(s, xRaw, y, epoch, batchIndex, lr);
+  return stepResult(t, await Promise.all([t.loss, t.ce, t.pred].map((x) => x.data())), y, epoch, batchIndex);
+}
+
+/** What a step leaves to read: tensors the caller disposes (through stepResult), numbers the outlier stages read. */
+interface StepTensors {
+  loss: tf.Scalar;
+  ce: tf.Scalar;
+  /** Predicted class of each image: [B] */
+  pred: tf.Tensor1D;
+  jsd: number | null;
+  energies: StepResult['energies'];
+}
+
+function stepResult(t: StepTensors, [loss, ce, pred]: tf.TypedArray[], y: Int32Array, epoch: number, batchIndex: number): StepResult {
+  tf.dispose([t.loss, t.ce, t.pred]);
+  const lossValue = loss[0];
+  if (!Number.isFinite(lossValue)) {
+    throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
+  }
+  let correct = 0;
+  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) correct++;
+  return { ce: ce[0], jsd: t.jsd, loss: lossValue, correct, energies: t.energies };
+}
+
+/** The step's arithmetic and update; its loss, CE and predictions stay tensors (kept) for the caller to read. */
+function stepTensors(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepTensors {
   const { cfg, model, data } = s;
   const [h, w, c] = data.shape;
   const b = y.length;
@@ -222,16 +261,16 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
 
   let jsdValue: number | null = null;
   let energies: StepResult['energies'] = null;
-  let ceValue = 0;
-  let correct = 0;
+  let ceValue: tf.Scalar | null = null;
+  let pred: tf.Tensor1D | null = null;
   const lossValue = tf.tidy(() => {
     const x = tf.tensor4d(xStar, [b, h, w, c]);
     const yOneHot = tf.oneHot(tf.tensor1d(y, 'int32'), data.classNames.length);
     const { value, grads } = tf.variableGrads(() => {
       const { logits, features } = model.apply(x, true); // logits: [B, K], features h: [B, d]
       const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
-      ceValue = ce.dataSync()[0];
-      correct = countCorrect(logits, y);
+      ceValue = tf.keep(ce);
+      pred = tf.keep(tf.argMax(logits, 1));
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
         const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');
@@ -267,12 +306,9 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
       return tf.add(ce, dis.loss) as tf.Scalar;
     }, s.variables);
     s.sgd.step(s.variables.map((v) => grads[v.name]), lr);
-    return value.dataSync()[0];
+    return value;
   });
-  if (!Number.isFinite(lossValue)) {
-    throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
-  }
-  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct, energies };
+  return { loss: lossValue, ce: ceValue!, pred: pred!, jsd: jsdValue, energies };
 }
 
 function negated(t: tf.Tensor1D): Float32Array {
@@ -285,31 +321,26 @@ function mean(x: ArrayLike<number>): number {
   return s / x.length;
 }
 
-function countCorrect(logits: tf.Tensor2D, y: Int32Array): number {
-  const pred = tf.tidy(() => tf.argMax(logits, 1)).dataSync();
-  let n = 0;
-  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) n++;
-  return n;
-}
-
 /** Accuracy on the held-out ID validation split (inference mode). */
-function validationAccuracy(model: Classifier, data: PreparedDataset): number {
+async function validationAccuracy(model: Classifier, data: PreparedDataset): Promise<number> {
   if (data.val.count === 0) return NaN;
   let correct = 0;
   for (const batch of batches(data.val, { batchSize: 256, shuffle: false, normalization: data.normalization })) {
-    const pred = tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(batch.x, [batch.size, ...data.shape]), false).logits, 1)).dataSync();
+    const predicted = tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(batch.x, [batch.size, ...data.shape]), false).logits, 1));
+    const pred = await predicted.data();
+    predicted.dispose();
     for (let i = 0; i < batch.size; i++) if (pred[i] === batch.y[i]) correct++;
   }
   return correct / data.val.count;
 }
 
-function checkpointOf(s: Session, epochsDone: number): Checkpoint {
+async function checkpointOf(s: Session, epochsDone: number): Promise<Checkpoint> {
   return {
     epochsDone,
     config: s.cfg,
-    variables: s.model.allVariables.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
-    extra: methodVariables(s).map((v) => Float32Array.from(v.dataSync() as Float32Array)),
-    optimizer: s.sgd.state(),
+    variables: await Promise.all(s.model.allVariables.map(readFloat32)),
+    extra: await Promise.all(methodVariables(s).map(readFloat32)),
+    optimizer: await s.sgd.readState(),
     pool: s.pool?.state() ?? null,
     vosQueues: s.vos ? s.vos.queues : null,
     history: s.history,
@@ -334,6 +365,18 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
   if (s.vos && ckpt.vosQueues) Object.assign(s.vos.queues, ckpt.vosQueues);
   s.history = ckpt.history;
   return ckpt.epochsDone;
+}
+
+/**
+ * ares and vos read the step's features on the CPU in the middle of the step (feature pool, class
+ * queues, the JSD's quadrature range), which the webgpu backend cannot do synchronously in Node:
+ * refused before the first step rather than failing in it.
+ */
+function checkBackendRunsMethod(cfg: TrainConfig): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  if (cfg.method === 'ares' || cfg.method === 'vos') {
+    throw new AresError(`--method ${cfg.method} does not run on --backend webgpu yet (its outlier stages read features synchronously within each step); use --backend wasm, or --method ce or pixmix-only on webgpu`, { exitCode: 2 });
+  }
 }
 
 /** Parameters the method trains beside the model. */
