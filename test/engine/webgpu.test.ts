@@ -202,6 +202,19 @@ describe.skipIf(!haveIcd)('webgpu backend on SwiftShader', () => {
   });
 });
 
+describe.skipIf(!haveIcd)('webgpu backend: what does not run there yet', () => {
+  it('refuses ares and vos before the first step, naming the methods that do run', async () => {
+    await initEngine({ backend: 'webgpu' });
+    for (const method of ['ares', 'vos'] as const) {
+      const cfg: TrainConfig = { ...DEFAULT_CONFIG, id: 'generated', method, epochs: 1, pretrainEpochs: 0, batchSize: 4 };
+      const err = await train(cfg, tinyDataset()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AresError);
+      expect((err as AresError).message).toMatch(new RegExp(`--method ${method} does not run on --backend webgpu yet.*--method ce or pixmix-only`));
+      expect((err as AresError).exitCode).toBe(2);
+    }
+  });
+});
+
 /** 8×8 grey images of 3 classes, each class a brighter row band plus noise, so training has something to learn. */
 function tinyDataset(): PreparedDataset {
   const noise = new Rng(23);
