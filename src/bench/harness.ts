@@ -88,14 +88,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const bench = await factory({ batch: opts.batch, seed: opts.seed });
   try {
     let loss = NaN;
-    for (let i = 0; i < opts.warmup; i++) loss = bench.step();
+    for (let i = 0; i < opts.warmup; i++) loss = await bench.step();
     const before = tf.memory().numTensors;
     meter?.resetPeak();
     const now = opts.clock ?? (() => performance.now());
     const times: number[] = [];
     for (let i = 0; i < opts.steps; i++) {
       const t0 = now();
-      loss = bench.step();
+      loss = await bench.step();
       times.push(now() - t0);
     }
     const growth = tf.memory().numTensors - before;

@@ -42,4 +42,17 @@ describe.skipIf(!existsSync(SWIFTSHADER_ICD))('--backend webgpu on SwiftShader',
     expect(r.stderr).toMatch(/^ares: backend auto: wasm \(the only WebGPU adapter is a CPU emulation, google swiftshader/m);
     expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'wasm' });
   });
+
+  it('bench times the CE step on webgpu, with the loss wasm gives and no tensor growth', async () => {
+    // One step at batch 2: SwiftShader needs seconds for what a GPU does in milliseconds.
+    const [gpu, wasm] = await Promise.all([
+      runCli([...tinyBench, '--backend', 'webgpu'], env(SWIFTSHADER_ICD)),
+      runCli([...tinyBench, '--backend', 'wasm'], env(SWIFTSHADER_ICD)),
+    ]);
+    expect(gpu.stderr).not.toMatch(/error/i);
+    const [g, w] = [JSON.parse(gpu.stdout), JSON.parse(wasm.stdout)];
+    expect(g).toMatchObject({ backend: 'webgpu', model: 'cnn', method: 'ce', steps: 1, tensor_growth: 0, custom_kernels: 0 });
+    // The first step's loss is the forward pass on the seed's initial weights: float32 rounding apart.
+    expect(Math.abs(g.loss - w.loss)).toBeLessThan(1e-4 * w.loss);
+  });
 });
