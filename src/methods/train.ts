@@ -29,6 +29,7 @@ import { pixmixBatch } from '../ares/pixmix.js';
 import { stopGradient } from '../ares/stop-gradient.js';
 import { checkTrainingMemory } from './preflight.js';
 import { readFloat32 } from '../engine/read.js';
+import { variableGradsAsync } from '../engine/gradients.js';
 
 /** Numbers of one training step, for the progress bar and the curves. */
 export interface StepStats {
@@ -141,7 +142,7 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
     for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
       const tStep = performance.now();
       const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
-      const r = await trainStepAsync(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
+      const r = await trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
       sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
       if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
       if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
@@ -208,45 +209,12 @@ export interface StepResult {
   energies: { in: Float32Array; out: Float32Array } | null;
 }
 
-/** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
-export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
-  const t = stepTensors(s, xRaw, y, epoch, batchIndex, lr);
-  return stepResult(t, [t.loss, t.ce, t.pred].map((x) => x.dataSync()), y, epoch, batchIndex);
-}
-
 /**
- * trainStep reading its loss, CE and predictions with await, as the webgpu backend needs in Node
- * (it has no synchronous read there). The outlier stages of ares and vos still read features
- * synchronously within the step (checkBackendRunsMethod keeps them off webgpu).
+ * One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. Every read of a
+ * tensor is awaited, the feature pool's and VOS queues' mid-step reads included, so the step also
+ * runs on a backend that reads only asynchronously (webgpu in Node).
  */
-export async function trainStepAsync(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): Promise<StepResult> {
-  const t = stepTensors(s, xRaw, y, epoch, batchIndex, lr);
-  return stepResult(t, await Promise.all([t.loss, t.ce, t.pred].map((x) => x.data())), y, epoch, batchIndex);
-}
-
-/** What a step leaves to read: tensors the caller disposes (through stepResult), numbers the outlier stages read. */
-interface StepTensors {
-  loss: tf.Scalar;
-  ce: tf.Scalar;
-  /** Predicted class of each image: [B] */
-  pred: tf.Tensor1D;
-  jsd: number | null;
-  energies: StepResult['energies'];
-}
-
-function stepResult(t: StepTensors, [loss, ce, pred]: tf.TypedArray[], y: Int32Array, epoch: number, batchIndex: number): StepResult {
-  tf.dispose([t.loss, t.ce, t.pred]);
-  const lossValue = loss[0];
-  if (!Number.isFinite(lossValue)) {
-    throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
-  }
-  let correct = 0;
-  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) correct++;
-  return { ce: ce[0], jsd: t.jsd, loss: lossValue, correct, energies: t.energies };
-}
-
-/** The step's arithmetic and update; its loss, CE and predictions stay tensors (kept) for the caller to read. */
-function stepTensors(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepTensors {
+export async function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): Promise<StepResult> {
   const { cfg, model, data } = s;
   const [h, w, c] = data.shape;
   const b = y.length;
@@ -259,24 +227,25 @@ function stepTensors(s: Session, xRaw: Float32Array, y: Int32Array, epoch: numbe
   const xStar = s.bank ? pixmixBatch(xRaw, data.shape, s.bank, stepRng(cfg.seed, epoch, batchIndex, 'escape'), { rounds: cfg.pixmixRounds, beta: cfg.pixmixBeta }) : xRaw;
   normalizeInPlace(xStar, c, data.normalization);
 
-  let jsdValue: number | null = null;
-  let energies: StepResult['energies'] = null;
-  let ceValue: tf.Scalar | null = null;
-  let pred: tf.Tensor1D | null = null;
-  const lossValue = tf.tidy(() => {
+  // What tf.tidy would do around the step, by hand: tidy cannot await.
+  const eng = tf.engine();
+  eng.startScope();
+  // Read after the update: loss, CE, predictions [B], and the outlier term and energies when the step has them.
+  const out: { ce?: tf.Scalar; pred?: tf.Tensor; jsd?: tf.Scalar; energyIn?: tf.Tensor; energyOut?: tf.Tensor } = {};
+  try {
     const x = tf.tensor4d(xStar, [b, h, w, c]);
     const yOneHot = tf.oneHot(tf.tensor1d(y, 'int32'), data.classNames.length);
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = await variableGradsAsync(async () => {
       const { logits, features } = model.apply(x, true); // logits: [B, K], features h: [B, d]
       const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
-      ceValue = tf.keep(ce);
-      pred = tf.keep(tf.argMax(logits, 1));
+      out.ce = tf.keep(ce);
+      out.pred = tf.keep(tf.argMax(logits, 1));
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
         const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');
-        s.pool.add(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features));
+        s.pool.add(await readFloat32(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features)));
       }
-      if (s.vos) enqueueFeatures(s.vos.queues, features, y);
+      if (s.vos) enqueueFeatures(s.vos.queues, { data: await readFloat32(features), rows: b, cols: model.featureDim }, y);
       if (!outlierPhase) return ce;
 
       if (s.vos) {
@@ -285,10 +254,11 @@ function stepTensors(s: Session, xRaw: Float32Array, y: Int32Array, epoch: numbe
         s.lastOutliers = Float32Array.from(v.data);
         const outlierLogits = model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols]));
         const reg = vosUncertaintyLoss(logits, outlierLogits, s.vos.params);
-        jsdValue = reg.dataSync()[0];
+        out.jsd = tf.keep(reg);
         // VOS's own energy, with its learned weights: E = −log Σ_k w_k e^{f_k}.
         const w = s.vos.params.energyWeights;
-        energies = { in: negated(negativeEnergy(logits, w)), out: negated(negativeEnergy(outlierLogits, w)) };
+        out.energyIn = tf.keep(tf.neg(negativeEnergy(logits, w)));
+        out.energyOut = tf.keep(tf.neg(negativeEnergy(outlierLogits, w)));
         return tf.add(ce, tf.mul(cfg.vosWeight, reg)) as tf.Scalar;
       }
 
@@ -301,18 +271,28 @@ function stepTensors(s: Session, xRaw: Float32Array, y: Int32Array, epoch: numbe
       // Divergence (lines 9–10): energies E(x*) and E(v) with learnable w → Gaussians → JSD → loss.
       const outlierLogits = model.head(tf.tensor2d(v, [b, model.featureDim])); // [B, K]
       const dis = discriminationLoss(logits, outlierLogits, s.dis!, { loss: cfg.loss, form: cfg.divergence, beta: cfg.beta });
-      jsdValue = dis.jsd.dataSync()[0];
-      energies = { in: Float32Array.from(dis.energyIn.dataSync()), out: Float32Array.from(dis.energyOut.dataSync()) };
+      out.jsd = tf.keep(dis.jsd);
+      out.energyIn = tf.keep(dis.energyIn);
+      out.energyOut = tf.keep(dis.energyOut);
       return tf.add(ce, dis.loss) as tf.Scalar;
     }, s.variables);
     s.sgd.step(s.variables.map((v) => grads[v.name]), lr);
-    return value;
-  });
-  return { loss: lossValue, ce: ceValue!, pred: pred!, jsd: jsdValue, energies };
-}
-
-function negated(t: tf.Tensor1D): Float32Array {
-  return Float32Array.from(t.dataSync(), (v) => -v);
+    const [loss, ce, pred] = await Promise.all([value, out.ce!, out.pred!].map((t) => t.data()));
+    const lossValue = loss[0];
+    if (!Number.isFinite(lossValue)) {
+      throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
+    }
+    let correct = 0;
+    for (let i = 0; i < b; i++) if (pred[i] === y[i]) correct++;
+    return {
+      ce: ce[0], loss: lossValue, correct,
+      jsd: out.jsd ? (await out.jsd.data())[0] : null,
+      energies: out.energyIn && out.energyOut ? { in: await readFloat32(out.energyIn), out: await readFloat32(out.energyOut) } : null,
+    };
+  } finally {
+    tf.dispose(Object.values(out));
+    eng.endScope();
+  }
 }
 
 function mean(x: ArrayLike<number>): number {
@@ -368,14 +348,14 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
 }
 
 /**
- * ares and vos read the step's features on the CPU in the middle of the step (feature pool, class
- * queues, the JSD's quadrature range), which the webgpu backend cannot do synchronously in Node:
+ * The exact JSD (--divergence jsd) places its quadrature grid from the step's energy statistics,
+ * read synchronously in the middle of the loss, which the webgpu backend cannot do in Node:
  * refused before the first step rather than failing in it.
  */
 function checkBackendRunsMethod(cfg: TrainConfig): void {
   if (tf.getBackend() !== 'webgpu') return;
-  if (cfg.method === 'ares' || cfg.method === 'vos') {
-    throw new AresError(`--method ${cfg.method} does not run on --backend webgpu yet (its outlier stages read features synchronously within each step); use --backend wasm, or --method ce or pixmix-only on webgpu`, { exitCode: 2 });
+  if (cfg.method === 'ares' && cfg.divergence === 'jsd') {
+    throw new AresError('--divergence jsd does not run on --backend webgpu yet (its quadrature grid is read synchronously within each step); use --backend wasm or another --divergence', { exitCode: 2 });
   }
 }
 

@@ -202,16 +202,34 @@ describe.skipIf(!haveIcd)('webgpu backend on SwiftShader', () => {
   });
 });
 
-describe.skipIf(!haveIcd)('webgpu backend: what does not run there yet', () => {
-  it('refuses ares and vos before the first step, naming the methods that do run', async () => {
-    await initEngine({ backend: 'webgpu' });
-    for (const method of ['ares', 'vos'] as const) {
-      const cfg: TrainConfig = { ...DEFAULT_CONFIG, id: 'generated', method, epochs: 1, pretrainEpochs: 0, batchSize: 4 };
-      const err = await train(cfg, tinyDataset()).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(AresError);
-      expect((err as AresError).message).toMatch(new RegExp(`--method ${method} does not run on --backend webgpu yet.*--method ce or pixmix-only`));
-      expect((err as AresError).exitCode).toBe(2);
+describe.skipIf(!haveIcd)('webgpu backend: the outlier methods', () => {
+  // Pool and queue sizes and candidate counts shrunk to the tiny data; pretrainEpochs 0 so every
+  // step runs the outlier stage (ARES: pool, estimation, divergence; VOS once its queues are full).
+  const base = { ...DEFAULT_CONFIG, id: 'generated', epochs: 1, pretrainEpochs: 0, batchSize: 4, augment: 'none', lr: 0.05, seed: 4,
+    fractalBankSize: 8, poolSize: 32, candidates: 64, vosQueue: 2, vosCandidates: 64 } as const;
+
+  it.each(['ares', 'vos'] as const)('%s trains on webgpu like on wasm, reading features within the step', async (method) => {
+    const cfg: TrainConfig = { ...base, method };
+    const runs: Record<string, Awaited<ReturnType<typeof train>>> = {};
+    for (const backend of ['wasm', 'webgpu'] as const) {
+      await initEngine({ backend });
+      runs[backend] = await train(cfg, tinyDataset());
+      runs[backend].model.layersModel.dispose();
     }
+    const [g, w] = [runs.webgpu.history[0], runs.wasm.history[0]];
+    // One epoch of 4 steps: rounding differences only (as for ce above).
+    expect(Math.abs(g.loss - w.loss), `loss ${g.loss} vs ${w.loss}`).toBeLessThan(1e-3 * Math.abs(w.loss));
+    expect(g.jsd).not.toBeNull();
+    expect(Math.abs(g.jsd! - w.jsd!), `outlier term ${g.jsd} vs ${w.jsd}`).toBeLessThan(1e-3 * Math.abs(w.jsd!) + 1e-6);
+    expect(runs.webgpu.lastOutliers!.v.length).toBe(runs.wasm.lastOutliers!.v.length);
+  });
+
+  it('refuses --divergence jsd before the first step, naming the way out', async () => {
+    await initEngine({ backend: 'webgpu' });
+    const err = await train({ ...base, method: 'ares', divergence: 'jsd' }, tinyDataset()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AresError);
+    expect((err as AresError).message).toMatch(/--divergence jsd does not run on --backend webgpu yet.*--backend wasm/);
+    expect((err as AresError).exitCode).toBe(2);
   });
 });
 
