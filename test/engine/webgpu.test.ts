@@ -7,7 +7,7 @@ import { engineInfo, initEngine, resolveAutoBackend } from '../../src/engine/bac
 import { createSgd } from '../../src/engine/sgd.js';
 import { ceTrainStepAsync } from '../../src/methods/ce-step.js';
 import { DEFAULT_CONFIG, type TrainConfig } from '../../src/methods/config.js';
-import { train } from '../../src/methods/train.js';
+import { createSession, train, trainStep } from '../../src/methods/train.js';
 import type { ImageSet, PreparedDataset } from '../../src/data/types.js';
 import { buildCnn } from '../../src/models/cnn.js';
 import { AresError } from '../../src/errors.js';
@@ -222,6 +222,23 @@ describe.skipIf(!haveIcd)('webgpu backend: the outlier methods', () => {
     expect(g.jsd).not.toBeNull();
     expect(Math.abs(g.jsd! - w.jsd!), `outlier term ${g.jsd} vs ${w.jsd}`).toBeLessThan(1e-3 * Math.abs(w.jsd!) + 1e-6);
     expect(runs.webgpu.lastOutliers!.v.length).toBe(runs.wasm.lastOutliers!.v.length);
+  });
+
+  it.each(['ares', 'vos'] as const)('%s steps on webgpu hold the tensor count steady', async (method) => {
+    await initEngine({ backend: 'webgpu' });
+    const data = tinyDataset();
+    const s = createSession({ ...base, method }, data);
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const batch = data.train.images.slice(i * 4 * 64, (i + 1) * 4 * 64);
+      const r = await trainStep(s, batch, data.train.labels!.slice(i * 4, (i + 1) * 4), 0, i, 0.05);
+      expect(Number.isFinite(r.loss)).toBe(true);
+      counts.push(tf.memory().numTensors);
+    }
+    s.sgd.dispose();
+    s.model.layersModel.dispose();
+    // From the second step on (the first may make lasting state, e.g. VOS's full queues switch its loss on).
+    expect(counts.slice(2)).toEqual([counts[1], counts[1]]);
   });
 
   it('refuses --divergence jsd before the first step, naming the way out', async () => {
