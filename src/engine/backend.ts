@@ -8,7 +8,6 @@ import { installFrugalGradients } from './gradients.js';
 import { installHeapMeter } from './heap.js';
 import { probeWebGpu, startWebGpu } from './webgpu.js';
 import { readFloat32 } from './read.js';
-
 import { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
 
 export { BACKENDS, BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
@@ -86,8 +85,9 @@ async function tfjsNodeAvailable(): Promise<boolean> {
 /**
  * Chooses and initialises the tensor backend: the requested one, else `tensorflow` when
  * @tensorflow/tfjs-node is importable, else `wasm`, else (when wasm cannot start and nothing was
- * requested) `cpu`. Each backend is initialised once per process; calling again with another
- * backend switches to it (tests compare backends this way).
+ * requested) `cpu`. `auto` is webgpu on a hardware adapter, else wasm (resolveAutoBackend). Each
+ * backend is initialised once per process; calling again with another backend switches to it
+ * (tests compare backends this way).
  */
 export async function initEngine(opts: { backend?: BackendRequest; threads?: number } = {}): Promise<EngineInfo> {
   const request = opts.backend ?? requestedBackend();
@@ -158,7 +158,7 @@ function muteCpuHint(): void {
 export async function moveVariables(vars: readonly tf.Variable[], to: BackendName): Promise<void> {
   const values = await Promise.all(vars.map(readFloat32));
   await initEngine({ backend: to });
-  vars.forEach((v, i) => v.assign(tf.tensor(values[i], v.shape, v.dtype)));
+  tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(values[i], v.shape, v.dtype))));
 }
 
 export function engineInfo(): EngineInfo {
