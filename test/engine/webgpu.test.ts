@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { engineInfo, initEngine, resolveAutoBackend } from '../../src/engine/backend.js';
+import { engineInfo, initEngine, moveVariables, resolveAutoBackend } from '../../src/engine/backend.js';
 import { createSgd } from '../../src/engine/sgd.js';
 import { ceTrainStepAsync } from '../../src/methods/ce-step.js';
 import { DEFAULT_CONFIG, type TrainConfig } from '../../src/methods/config.js';
@@ -85,6 +85,18 @@ describe.skipIf(!haveIcd)('webgpu backend on SwiftShader', () => {
     const said: string[] = [];
     expect(await resolveAutoBackend((l) => said.push(l))).toBe('wasm');
     expect(said).toEqual([expect.stringMatching(/^ares: backend auto: wasm \(the only WebGPU adapter is a CPU emulation, .*swiftshader/i)]);
+  });
+
+  it('moves variables from webgpu to wasm by value (how a run trained on webgpu is scored)', async () => {
+    await initEngine({ backend: 'webgpu' });
+    const values = randn(rng, 300);
+    const v = tf.variable(tf.tidy(() => tf.mul(tf.tensor2d(values, [20, 15]), 2)));
+    const before = tf.memory().numTensors;
+    await moveVariables([v], 'wasm');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(v.dataSync()).toEqual(Float32Array.from(values, (x) => Math.fround(2 * x)));
+    v.dispose();
   });
 
   it('turns a synchronous read of a GPU tensor into an AresError naming the way out', async () => {
