@@ -93,7 +93,13 @@ export async function initEngine(opts: { backend?: BackendRequest; threads?: num
   const request = opts.backend ?? requestedBackend();
   const wanted = request === 'auto' ? await resolveAutoBackend() : request;
   installFrugalGradients();
-  if (current && (!wanted || wanted === current.backend)) return current;
+  if (current && (!wanted || wanted === current.backend)) {
+    // A tf.setBackend elsewhere (tests comparing backends) may have moved tfjs off the engine's backend.
+    if (tf.getBackend() !== current.backend && !(await tf.setBackend(current.backend))) {
+      throw new AresError(`could not switch to the ${current.backend} backend`);
+    }
+    return current;
+  }
   const backend: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
   if (backend === 'tensorflow' && !(await tfjsNodeAvailable())) {
     throw new AresError('backend "tensorflow" needs the optional package @tensorflow/tfjs-node (npm install @tensorflow/tfjs-node)', { exitCode: 2 });

@@ -48,5 +48,9 @@ describe('backend choice', () => {
     expect(engineInfo().backend).toBe('cpu');
     expect((await initEngine({ backend: 'wasm' })).threads).toBe(2);
     expect(tf.getBackend()).toBe('wasm');
+    // tfjs moved off the engine's backend behind its back: asking for that backend moves it back.
+    await tf.setBackend('cpu');
+    expect((await initEngine({ backend: 'wasm' })).backend).toBe('wasm');
+    expect(tf.getBackend()).toBe('wasm');
   });
 });

@@ -181,6 +181,7 @@ describe.skipIf(!haveIcd)('webgpu backend on SwiftShader', () => {
     const losses = (h: { loss: number }[]) => h.map((e) => e.loss);
     const on = async (backend: 'wasm' | 'webgpu', opts: Parameters<typeof train>[2] = {}) => {
       await initEngine({ backend });
+      expect(tf.getBackend()).toBe(backend);
       const r = await train(cfg, data, opts);
       r.model.layersModel.dispose();
       return r;
@@ -225,6 +226,7 @@ describe.skipIf(!haveIcd)('webgpu backend: the outlier methods', () => {
     const runs: Record<string, Awaited<ReturnType<typeof train>>> = {};
     for (const backend of ['wasm', 'webgpu'] as const) {
       await initEngine({ backend });
+      expect(tf.getBackend()).toBe(backend);
       runs[backend] = await train(cfg, tinyDataset());
       runs[backend].model.layersModel.dispose();
     }
