@@ -12,7 +12,7 @@ import type { TrainConfig } from './methods/config.js';
 import { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } from './pipeline/train-run.js';
 
 export { AresError, NotFittedError } from './errors.js';
-export { initEngine, engineInfo, type BackendName, type EngineInfo } from './engine/backend.js';
+export { initEngine, engineInfo, type BackendName, type BackendRequest, type EngineInfo } from './engine/backend.js';
 
 // Data
 export { loadSource } from './data/load.js';

@@ -29,7 +29,7 @@ export function aresBenchStep(model: string) {
     let step = 0;
     return {
       // epoch = pretrainEpochs: every stage of Algorithm 1 runs (the pool fills from the first step).
-      step: () => trainStep(session, Float32Array.from(pixels), labels, 1, step++, 0.1).loss,
+      step: async () => (await trainStep(session, Float32Array.from(pixels), labels, 1, step++, 0.1)).loss,
       dispose: () => { session.sgd.dispose(); session.model.layersModel.dispose(); },
     };
   };

@@ -101,7 +101,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const bench = await factory({ batch: opts.batch, seed: opts.seed });
   try {
     let loss = NaN;
-    for (let i = 0; i < opts.warmup; i++) loss = bench.step();
+    for (let i = 0; i < opts.warmup; i++) loss = await bench.step();
     const before = tf.memory().numTensors;
     meter?.resetPeak();
     const now = opts.clock ?? (() => performance.now());
@@ -109,7 +109,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     for (let i = 0; i < opts.steps; i++) {
       const c0 = process.cpuUsage();
       const t0 = now();
-      loss = bench.step();
+      loss = await bench.step();
       times.push(now() - t0);
       const c = process.cpuUsage(c0);
       cpu.push((c.user + c.system) / 1000);

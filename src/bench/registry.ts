@@ -7,8 +7,11 @@ import { AresError } from '../errors.js';
  * the loss. Other methods and models register their own factory here.
  */
 export interface BenchStep {
-  /** One training step; returns the step's loss (read back, so the step has finished). */
-  step(): number;
+  /**
+   * One training step; returns the step's loss (read back, so the step has finished), through a
+   * Promise on a backend that reads only asynchronously (webgpu in Node).
+   */
+  step(): number | Promise<number>;
   dispose(): void;
 }
 

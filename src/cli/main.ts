@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { AresError } from '../errors.js';
 import { fsError } from '../util/fs.js';
+import { BACKEND_REQUESTS } from '../engine/backend-names.js';
+import { BACKEND_COMMANDS, backendForCommand, backendOption } from './backend-option.js';
 
 /**
  * Each command lives in its own file under src/cli/ and exports `register(program)`.
@@ -16,12 +18,12 @@ function commandsFor(argv: string[]): string[] {
   const first = argv.slice(2).find((a) => !a.startsWith('-') && !BACKEND_VALUES.has(a));
   return first && COMMANDS.includes(first) ? [first] : COMMANDS;
 }
-const BACKEND_VALUES = new Set(['wasm', 'cpu', 'tensorflow']);
+const BACKEND_VALUES = new Set<string>(BACKEND_REQUESTS);
 
 export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('ares')
     .description('ARES out-of-distribution detection for image classifiers (TensorFlow.js)')
-    .option('--backend <name>', 'tensor backend: wasm (default), tensorflow (tfjs-node, if installed) or cpu')
+    .addOption(backendOption())
     .exitOverride();
   for (const name of commandsFor(argv)) {
     const mod = await import(`./${name}.js`).catch((err: NodeJS.ErrnoException) => {
@@ -30,8 +32,11 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
     });
     mod?.register(program);
   }
-  program.hook('preAction', (cmd) => {
-    const backend = cmd.opts().backend as string | undefined;
+  for (const cmd of program.commands) if (BACKEND_COMMANDS.includes(cmd.name())) cmd.addOption(backendOption());
+  program.hook('preAction', (cmd, action) => {
+    // The command's own --backend (after its name) wins over the program's (before it).
+    const flag = (action.opts().backend ?? cmd.opts().backend) as string | undefined;
+    const backend = backendForCommand(action.name(), flag, (line) => process.stderr.write(`${line}\n`));
     if (backend) process.env.ARES_BACKEND = backend;
   });
   return program;

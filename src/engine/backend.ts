@@ -7,9 +7,11 @@ import { registerWasmKernels } from './kernels/index.js';
 import { chooseKernelBuild } from './kernels/runtime.js';
 import { installFrugalGradients } from './gradients.js';
 import { installHeapMeter } from './heap.js';
+import { probeWebGpu, startWebGpu } from './webgpu.js';
+import { readFloat32 } from './read.js';
+import { BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
 
-export type BackendName = 'wasm' | 'tensorflow' | 'cpu';
-export const BACKENDS: readonly BackendName[] = ['wasm', 'tensorflow', 'cpu'];
+export { BACKENDS, BACKEND_REQUESTS, type BackendName, type BackendRequest } from './backend-names.js';
 
 export interface EngineInfo {
   backend: BackendName;
@@ -17,6 +19,8 @@ export interface EngineInfo {
   threads: number;
   /** Names of kernels this project registered on top of the backend's own. */
   customKernels: string[];
+  /** The GPU adapter (webgpu only), e.g. "nvidia ampere (...)". */
+  adapter?: string;
 }
 
 let current: EngineInfo | null = null;
@@ -36,13 +40,38 @@ export function requestedThreads(): number {
 }
 
 /** The backend requested by --backend / ARES_BACKEND, or null when the default applies. */
-export function requestedBackend(): BackendName | null {
+export function requestedBackend(): BackendRequest | null {
   const name = process.env.ARES_BACKEND?.trim();
   if (!name) return null;
-  if (!(BACKENDS as readonly string[]).includes(name)) {
-    throw new AresError(`unknown backend "${name}" (from --backend or ARES_BACKEND); choose one of ${BACKENDS.join(', ')}`, { exitCode: 2 });
+  if (!(BACKEND_REQUESTS as readonly string[]).includes(name)) {
+    throw new AresError(`unknown backend "${name}" (from --backend or ARES_BACKEND); choose one of ${BACKEND_REQUESTS.join(', ')}`, { exitCode: 2 });
   }
-  return name as BackendName;
+  return name as BackendRequest;
+}
+
+let autoChoice: BackendName | null = null;
+
+/**
+ * `auto`: webgpu when a hardware adapter exists, else wasm, said in one line on stderr. A
+ * software adapter (SwiftShader) counts as none: it emulates the GPU on the same CPU that wasm
+ * uses directly, and is slower. Decided once per process.
+ */
+export async function resolveAutoBackend(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<BackendName> {
+  if (autoChoice) return autoChoice;
+  let why: string;
+  try {
+    const adapter = await probeWebGpu();
+    if (adapter && !adapter.software) {
+      say(`ares: backend auto: webgpu on ${adapter.description}`);
+      return (autoChoice = 'webgpu');
+    }
+    why = adapter ? `the only WebGPU adapter is a CPU emulation, ${adapter.description}` : 'no WebGPU adapter';
+  } catch (err) {
+    if (!(err instanceof AresError)) throw err;
+    why = err.message;
+  }
+  say(`ares: backend auto: wasm (${why})`);
+  return (autoChoice = 'wasm');
 }
 
 async function tfjsNodeAvailable(): Promise<boolean> {
@@ -57,13 +86,21 @@ async function tfjsNodeAvailable(): Promise<boolean> {
 /**
  * Chooses and initialises the tensor backend: the requested one, else `tensorflow` when
  * @tensorflow/tfjs-node is importable, else `wasm`, else (when wasm cannot start and nothing was
- * requested) `cpu`. Each backend is initialised once per process; calling again with another
- * backend switches to it (tests compare backends this way).
+ * requested) `cpu`. `auto` is webgpu on a hardware adapter, else wasm (resolveAutoBackend). Each
+ * backend is initialised once per process; calling again with another backend switches to it
+ * (tests compare backends this way).
  */
-export async function initEngine(opts: { backend?: BackendName; threads?: number } = {}): Promise<EngineInfo> {
-  const wanted = opts.backend ?? requestedBackend();
+export async function initEngine(opts: { backend?: BackendRequest; threads?: number } = {}): Promise<EngineInfo> {
+  const request = opts.backend ?? requestedBackend();
+  const wanted = request === 'auto' ? await resolveAutoBackend() : request;
   installFrugalGradients();
-  if (current && (!wanted || wanted === current.backend)) return current;
+  if (current && (!wanted || wanted === current.backend)) {
+    // A tf.setBackend elsewhere (tests comparing backends) may have moved tfjs off the engine's backend.
+    if (tf.getBackend() !== current.backend && !(await tf.setBackend(current.backend))) {
+      throw new AresError(`could not switch to the ${current.backend} backend`);
+    }
+    return current;
+  }
   const backend: BackendName = wanted ?? ((await tfjsNodeAvailable()) ? 'tensorflow' : 'wasm');
   if (backend === 'tensorflow' && !(await tfjsNodeAvailable())) {
     throw new AresError('backend "tensorflow" needs the optional package @tensorflow/tfjs-node (npm install @tensorflow/tfjs-node)', { exitCode: 2 });
@@ -98,6 +135,10 @@ async function startBackend(backend: BackendName, threads = 1): Promise<EngineIn
     const { customKernels, threads: got } = await registerWasmKernels(threads);
     return { backend, threads: got, customKernels };
   }
+  if (backend === 'webgpu') {
+    const adapter = await startWebGpu();
+    return { backend, threads: 1, customKernels: [], adapter: adapter.description };
+  }
   if (!(await tf.setBackend(backend))) throw new AresError(`could not initialise the ${backend} backend`);
   await tf.ready();
   if (backend === 'cpu') muteCpuHint();
@@ -116,6 +157,17 @@ function muteCpuHint(): void {
   } finally {
     console.warn = warn;
   }
+}
+
+/**
+ * Moves variables to another backend (started if need be, and made current) by value. tfjs moves
+ * a tensor between backends with a synchronous read, which the webgpu backend cannot do in Node;
+ * this reads with await first.
+ */
+export async function moveVariables(vars: readonly tf.Variable[], to: BackendName): Promise<void> {
+  const values = await Promise.all(vars.map(readFloat32));
+  await initEngine({ backend: to });
+  tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(values[i], v.shape, v.dtype))));
 }
 
 export function engineInfo(): EngineInfo {

@@ -26,6 +26,8 @@ interface EngineInternals {
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   startTape(): void;
   endTape(): void;
+  startScope(name?: string): void;
+  endScope(result?: tf.TensorContainer): void;
   tidy<T extends tf.TensorContainer>(nameOrFn: string | (() => T), fn?: () => T): T;
   gradients: GradientsFn;
 }
@@ -124,25 +126,61 @@ export function installFrugalGradients(): void {
     if (xs.length === 0) throw new Error('gradients() received an empty list of xs.');
     if (dy != null && dy.dtype !== 'float32') throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
     const y = eng.scopedRun(() => eng.startTape(), () => eng.endTape(), () => eng.tidy('forward', f));
-    if (!(y instanceof tf.Tensor)) throw new Error('The result y returned by f() must be a tensor.');
-    const tape = eng.state.activeTape ?? [];
-    const nodes = nodesFromXToY(tape, xs, y);
-    if (!allowNoGradients && nodes.length === 0) {
-      throw new Error('Cannot compute gradient of y=f(x) with respect to x. Make sure that the f you passed encloses all operations that lead from x to y.');
-    }
-    return eng.tidy('backward', () => {
-      const grads = new Map<number, tf.Tensor>([[y.id, dy ?? tf.ones(y.shape)]]);
-      const keep = new Set(xs.map((x) => x.id));
-      if (dy != null) keep.add(y.id); // the caller's tensor: not ours to dispose
-      try {
-        backprop(grads, nodes, keep, eng);
-      } finally {
-        // Saved tensors of nodes off the x-to-y path, and any a gradient function handed back as a gradient.
-        const results = new Set(grads.values());
-        for (const node of tape) for (const t of node.saved ?? []) if (!results.has(t)) t.dispose();
-        eng.state.activeTape = null;
-      }
-      return { value: y, grads: xs.map((x) => grads.get(x.id)!) };
-    });
+    return frugalBackward(eng, y, xs, dy, allowNoGradients);
   };
+}
+
+/** The backward half of the frugal engine.gradients, from the tape the forward pass left. */
+function frugalBackward<T extends tf.Tensor>(eng: EngineInternals, y: T, xs: tf.Tensor[], dy: T | undefined, allowNoGradients: boolean): { value: T; grads: tf.Tensor[] } {
+  if (!(y instanceof tf.Tensor)) throw new Error('The result y returned by f() must be a tensor.');
+  const tape = eng.state.activeTape ?? [];
+  const nodes = nodesFromXToY(tape, xs, y);
+  if (!allowNoGradients && nodes.length === 0) {
+    throw new Error('Cannot compute gradient of y=f(x) with respect to x. Make sure that the f you passed encloses all operations that lead from x to y.');
+  }
+  return eng.tidy('backward', () => {
+    const grads = new Map<number, tf.Tensor>([[y.id, dy ?? tf.ones(y.shape)]]);
+    const keep = new Set(xs.map((x) => x.id));
+    if (dy != null) keep.add(y.id); // the caller's tensor: not ours to dispose
+    try {
+      backprop(grads, nodes, keep, eng);
+    } finally {
+      // Saved tensors of nodes off the x-to-y path, and any a gradient function handed back as a gradient.
+      const results = new Set(grads.values());
+      for (const node of tape) for (const t of node.saved ?? []) if (!results.has(t)) t.dispose();
+      eng.state.activeTape = null;
+    }
+    return { value: y, grads: xs.map((x) => grads.get(x.id)!) };
+  });
+}
+
+/**
+ * tf.variableGrads with a forward pass that may await, so it can read tensors in the middle of the
+ * step (ARES's feature pool, VOS's class queues) on a backend that reads only asynchronously
+ * (webgpu in Node). The tape and the forward scope stay open across the awaits: nothing else may
+ * run tensor ops meanwhile, which holds for a training loop. Same nodes, same order, same
+ * arithmetic as variableGrads: results are bit-identical to it.
+ */
+export async function variableGradsAsync(f: () => Promise<tf.Scalar>, vars: readonly tf.Variable[]): Promise<{ value: tf.Scalar; grads: Record<string, tf.Tensor> }> {
+  const eng = tf.engine() as unknown as EngineInternals;
+  if (eng.state.gradientDepth > 0) throw new Error('internal: variableGradsAsync cannot run inside another gradient tape');
+  const xs = vars.filter((v) => v.trainable);
+  let y: tf.Scalar | undefined;
+  eng.startTape();
+  eng.startScope('forward');
+  try {
+    y = await f();
+  } catch (err) {
+    for (const node of eng.state.activeTape ?? []) for (const t of node.saved ?? []) t.dispose();
+    eng.state.activeTape = null;
+    throw err;
+  } finally {
+    eng.endScope(y);
+    eng.endTape();
+  }
+  if (y.rank !== 0) throw new Error(`variableGradsAsync: f() must return a scalar, got rank ${y.rank}`);
+  const { value, grads } = frugalBackward(eng, y, xs, undefined, true);
+  const named: Record<string, tf.Tensor> = {};
+  xs.forEach((v, i) => { if (grads[i] != null) named[v.name] = grads[i]; });
+  return { value, grads: named };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
+import { readFloat32 } from './read.js';
 
 /**
  * SGD with momentum, Nesterov and weight decay exactly as PyTorch's torch.optim.SGD applies them
@@ -25,6 +26,8 @@ export interface Sgd {
   step(grads: readonly (tf.Tensor | undefined)[], lr: number): void;
   /** Copies of the momentum buffers, aligned with vars (for checkpoints). */
   state(): Float32Array[];
+  /** state(), read with await (the webgpu backend cannot read synchronously in Node). */
+  readState(): Promise<Float32Array[]>;
   /** Restores momentum buffers saved by state(). */
   load(state: readonly Float32Array[]): void;
   dispose(): void;
@@ -65,6 +68,10 @@ export function createSgd(vars: tf.Variable[], opts: SgdOptions = {}): Sgd {
     state() {
       alive();
       return buffers.map((b) => Float32Array.from(b.dataSync() as Float32Array));
+    },
+    async readState() {
+      alive();
+      return Promise.all(buffers.map(readFloat32));
     },
     load(state) {
       alive();

@@ -31,6 +31,8 @@ import type { FractalBank } from '../ares/fractals.js';
 import { pixmixBatch } from '../ares/pixmix.js';
 import { stopGradient } from '../ares/stop-gradient.js';
 import { checkTrainingMemory } from './preflight.js';
+import { readFloat32 } from '../engine/read.js';
+import { variableGradsAsync } from '../engine/gradients.js';
 
 /** Numbers of one training step, for the progress bar and the curves. */
 export interface StepStats {
@@ -127,6 +129,7 @@ export function methodModel(cfg: Pick<TrainConfig, 'method' | 'seed'>, base: Cla
 
 export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const cfg = withResolvedAugment(config, data.shape);
+  checkBackendRunsMethod(cfg);
   const base = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed);
   const frozen = cfg.init ? await applyInit(base, cfg.init, cfg.frozenLayers?.length ?? 0) : undefined;
   const s = createSession(cfg, data, methodModel(cfg, base), frozen);
@@ -150,7 +153,7 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
     for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
       const tStep = performance.now();
       const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
-      const r = trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
+      const r = await trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
       sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
       if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
       if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
@@ -166,18 +169,18 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
       jsd: sums.jsdSteps > 0 ? sums.jsd / sums.jsdSteps : null,
       loss: sums.loss / perEpoch,
       trainAccuracy: sums.correct / sums.seen,
-      valAccuracy: validationAccuracy(s.model, data),
+      valAccuracy: await validationAccuracy(s.model, data),
       seconds: (performance.now() - t0) / 1000,
       energy: energySeparation(energies.in, energies.out, cfg.tpr),
     };
     s.history.push(record);
-    if (opts.outDir) saveCheckpoint(opts.outDir, checkpointOf(s, epoch + 1));
+    if (opts.outDir) saveCheckpoint(opts.outDir, await checkpointOf(s, epoch + 1));
     opts.onEpoch?.(record);
     epochsThisCall++;
   }
   const finished = s.history.length === cfg.epochs;
   const wVar = s.dis?.w ?? s.vos?.params.energyWeights;
-  const w = wVar ? Float32Array.from(wVar.dataSync() as Float32Array) : null;
+  const w = wVar ? await readFloat32(wVar) : null;
   return {
     config: cfg, model: s.model, energyWeights: w, history: s.history,
     lastOutliers: s.lastOutliers ? { v: s.lastOutliers, rows: s.lastOutliers.length / s.model.featureDim } : null,
@@ -217,8 +220,12 @@ export interface StepResult {
   energies: { in: Float32Array; out: Float32Array } | null;
 }
 
-/** One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. */
-export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): StepResult {
+/**
+ * One iteration of Algorithm 1's training loop (lines 4–10), or a baseline's step. Every read of a
+ * tensor is awaited, the feature pool's and VOS queues' mid-step reads included, so the step also
+ * runs on a backend that reads only asynchronously (webgpu in Node).
+ */
+export async function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: number, batchIndex: number, lr: number): Promise<StepResult> {
   const { cfg, model, data } = s;
   const [h, w, c] = data.shape;
   const b = y.length;
@@ -233,35 +240,36 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
   // Rotation prediction: the batch and its three quarter turns, one forward pass of 4B images.
   const rotated = usesRotation(cfg.method) ? rotationBatch(xStar, data.shape, b) : null;
 
-  let jsdValue: number | null = null;
-  let energies: StepResult['energies'] = null;
-  let ceValue = 0;
-  let correct = 0;
-  const lossValue = tf.tidy(() => {
+  // What tf.tidy would do around the step, by hand: tidy cannot await.
+  const eng = tf.engine();
+  eng.startScope();
+  // Read after the update: loss, CE, predictions [B], and the outlier term and energies when the step has them.
+  const out: { ce?: tf.Scalar; pred?: tf.Tensor; jsd?: tf.Scalar; energyIn?: tf.Tensor; energyOut?: tf.Tensor } = {};
+  try {
     const x = rotated ? tf.tensor4d(rotated.x, [ROTATIONS * b, h, w, c]) : tf.tensor4d(xStar, [b, h, w, c]);
     const yOneHot = tf.oneHot(tf.tensor1d(y, 'int32'), data.classNames.length);
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = await variableGradsAsync(async () => {
       if (rotated) {
         // CE on the unrotated quarter of the 4B outputs + λ · the rotation head's CE on all 4B.
         const o = rotationForward(model, x, true);
         const logits = o.logits.slice([0, 0], [b, data.classNames.length]);
         const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
-        ceValue = ce.dataSync()[0];
-        correct = countCorrect(logits, y);
+        out.ce = tf.keep(ce);
+        out.pred = tf.keep(tf.argMax(logits, 1));
         return tf.add(ce, tf.mul(cfg.rotationWeight, rotationLoss(o.rotation, rotated.labels))) as tf.Scalar;
       }
       const { logits, features } = model.apply(x, true); // logits: [B, K], features h: [B, d]
       const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
-      ceValue = ce.dataSync()[0];
-      correct = countCorrect(logits, y);
+      out.ce = tf.keep(ce);
+      out.pred = tf.keep(tf.argMax(logits, 1));
       // LogitNorm trains on the normalised logits only; ce stays the raw logits' CE, for the curves.
       if (usesLogitNorm(cfg.method)) return logitNormLoss(yOneHot as tf.Tensor2D, logits, cfg.logitNormTau);
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
         const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');
-        s.pool.add(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features));
+        s.pool.add(await readFloat32(cfg.expansion ? mixupFeatures(features, rng, cfg.mixupAlpha) : stopGradient(features)));
       }
-      if (s.vos) enqueueFeatures(s.vos.queues, features, y);
+      if (s.vos) enqueueFeatures(s.vos.queues, { data: await readFloat32(features), rows: b, cols: model.featureDim }, y);
       if (!outlierPhase) return ce;
 
       if (s.vos) {
@@ -270,10 +278,11 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
         s.lastOutliers = Float32Array.from(v.data);
         const outlierLogits = model.head(tf.tensor2d(Float32Array.from(v.data), [v.rows, v.cols]));
         const reg = vosUncertaintyLoss(logits, outlierLogits, s.vos.params);
-        jsdValue = reg.dataSync()[0];
+        out.jsd = tf.keep(reg);
         // VOS's own energy, with its learned weights: E = −log Σ_k w_k e^{f_k}.
         const w = s.vos.params.energyWeights;
-        energies = { in: negated(negativeEnergy(logits, w)), out: negated(negativeEnergy(outlierLogits, w)) };
+        out.energyIn = tf.keep(tf.neg(negativeEnergy(logits, w)));
+        out.energyOut = tf.keep(tf.neg(negativeEnergy(outlierLogits, w)));
         return tf.add(ce, tf.mul(cfg.vosWeight, reg)) as tf.Scalar;
       }
 
@@ -286,21 +295,28 @@ export function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, epoch: 
       // Divergence (lines 9–10): energies E(x*) and E(v) with learnable w → Gaussians → JSD → loss.
       const outlierLogits = model.head(tf.tensor2d(v, [b, model.featureDim])); // [B, K]
       const dis = discriminationLoss(logits, outlierLogits, s.dis!, { loss: cfg.loss, form: cfg.divergence, beta: cfg.beta });
-      jsdValue = dis.jsd.dataSync()[0];
-      energies = { in: Float32Array.from(dis.energyIn.dataSync()), out: Float32Array.from(dis.energyOut.dataSync()) };
+      out.jsd = tf.keep(dis.jsd);
+      out.energyIn = tf.keep(dis.energyIn);
+      out.energyOut = tf.keep(dis.energyOut);
       return tf.add(ce, dis.loss) as tf.Scalar;
     }, s.variables);
     s.sgd.step(s.variables.map((v) => grads[v.name]), lr);
-    return value.dataSync()[0];
-  });
-  if (!Number.isFinite(lossValue)) {
-    throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
+    const [loss, ce, pred] = await Promise.all([value, out.ce!, out.pred!].map((t) => t.data()));
+    const lossValue = loss[0];
+    if (!Number.isFinite(lossValue)) {
+      throw new AresError(`training diverged at epoch ${epoch}, batch ${batchIndex}: loss is ${lossValue} (try a lower --lr)`);
+    }
+    let correct = 0;
+    for (let i = 0; i < b; i++) if (pred[i] === y[i]) correct++;
+    return {
+      ce: ce[0], loss: lossValue, correct,
+      jsd: out.jsd ? (await out.jsd.data())[0] : null,
+      energies: out.energyIn && out.energyOut ? { in: await readFloat32(out.energyIn), out: await readFloat32(out.energyOut) } : null,
+    };
+  } finally {
+    tf.dispose(Object.values(out));
+    eng.endScope();
   }
-  return { ce: ceValue, jsd: jsdValue, loss: lossValue, correct, energies };
-}
-
-function negated(t: tf.Tensor1D): Float32Array {
-  return Float32Array.from(t.dataSync(), (v) => -v);
 }
 
 function mean(x: ArrayLike<number>): number {
@@ -309,31 +325,26 @@ function mean(x: ArrayLike<number>): number {
   return s / x.length;
 }
 
-function countCorrect(logits: tf.Tensor2D, y: Int32Array): number {
-  const pred = tf.tidy(() => tf.argMax(logits, 1)).dataSync();
-  let n = 0;
-  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) n++;
-  return n;
-}
-
 /** Accuracy on the held-out ID validation split (inference mode). */
-function validationAccuracy(model: Classifier, data: PreparedDataset): number {
+async function validationAccuracy(model: Classifier, data: PreparedDataset): Promise<number> {
   if (data.val.count === 0) return NaN;
   let correct = 0;
   for (const batch of batches(data.val, { batchSize: 256, shuffle: false, normalization: data.normalization })) {
-    const pred = tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(batch.x, [batch.size, ...data.shape]), false).logits, 1)).dataSync();
+    const predicted = tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(batch.x, [batch.size, ...data.shape]), false).logits, 1));
+    const pred = await predicted.data();
+    predicted.dispose();
     for (let i = 0; i < batch.size; i++) if (pred[i] === batch.y[i]) correct++;
   }
   return correct / data.val.count;
 }
 
-function checkpointOf(s: Session, epochsDone: number): Checkpoint {
+async function checkpointOf(s: Session, epochsDone: number): Promise<Checkpoint> {
   return {
     epochsDone,
     config: s.cfg,
-    variables: s.model.allVariables.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
-    extra: methodVariables(s).map((v) => Float32Array.from(v.dataSync() as Float32Array)),
-    optimizer: s.sgd.state(),
+    variables: await Promise.all(s.model.allVariables.map(readFloat32)),
+    extra: await Promise.all(methodVariables(s).map(readFloat32)),
+    optimizer: await s.sgd.readState(),
     pool: s.pool?.state() ?? null,
     vosQueues: s.vos ? s.vos.queues : null,
     history: s.history,
@@ -358,6 +369,18 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
   if (s.vos && ckpt.vosQueues) Object.assign(s.vos.queues, ckpt.vosQueues);
   s.history = ckpt.history;
   return ckpt.epochsDone;
+}
+
+/**
+ * The exact JSD (--divergence jsd) places its quadrature grid from the step's energy statistics,
+ * read synchronously in the middle of the loss, which the webgpu backend cannot do in Node:
+ * refused before the first step rather than failing in it.
+ */
+function checkBackendRunsMethod(cfg: TrainConfig): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  if (cfg.method === 'ares' && cfg.divergence === 'jsd') {
+    throw new AresError('--divergence jsd does not run on --backend webgpu yet (its quadrature grid is read synchronously within each step); use --backend wasm or another --divergence', { exitCode: 2 });
+  }
 }
 
 /** Parameters the method trains beside the model. */

@@ -11,7 +11,7 @@ import { trainEnsemble, ensembleSize } from '../methods/ensemble.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
-import { initEngine, type EngineInfo } from '../engine/backend.js';
+import { initEngine, moveVariables, type EngineInfo } from '../engine/backend.js';
 import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { writeJsonAtomic } from '../util/fs.js';
@@ -166,7 +166,14 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
     onStep: (st) => { lock?.heartbeat(); opts.onStep?.(st); },
   });
   if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
-  opts.onPhase?.('evaluating');
+  if (engine.backend === 'webgpu') {
+    // Scoring reads every batch's logits and features synchronously, which webgpu cannot do in
+    // Node: the trained weights move to wasm (by value, read with await) and the run is scored there.
+    opts.onPhase?.('evaluating on wasm (scoring on webgpu is not written yet)');
+    await moveVariables(trained.model.allVariables, 'wasm');
+  } else {
+    opts.onPhase?.('evaluating');
+  }
   const evaluation = evaluate(trained.model, data, {
     scores: withMethodScores(cfg, opts.scores ?? (opts.auto ? [] : ['energy'])), energyWeights: trained.energyWeights, tpr: cfg.tpr, auto: opts.auto, seed: cfg.seed,
   });

@@ -15,7 +15,7 @@ describe('backend choice', () => {
   it('reads ARES_BACKEND and rejects unknown names', () => {
     process.env.ARES_BACKEND = 'cpu';
     expect(requestedBackend()).toBe('cpu');
-    process.env.ARES_BACKEND = 'webgpu';
+    process.env.ARES_BACKEND = 'metal';
     expect(() => requestedBackend()).toThrow(AresError);
     delete process.env.ARES_BACKEND;
     expect(requestedBackend()).toBeNull();
@@ -47,6 +47,10 @@ describe('backend choice', () => {
     expect(tf.getBackend()).toBe('cpu');
     expect(engineInfo().backend).toBe('cpu');
     expect((await initEngine({ backend: 'wasm' })).threads).toBe(2);
+    expect(tf.getBackend()).toBe('wasm');
+    // tfjs moved off the engine's backend behind its back: asking for that backend moves it back.
+    await tf.setBackend('cpu');
+    expect((await initEngine({ backend: 'wasm' })).backend).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
   });
 });

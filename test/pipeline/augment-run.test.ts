@@ -31,7 +31,7 @@ describe('training with crop + flip (generated CIFAR-format data)', () => {
     const y = Int32Array.from({ length: 32 }, (_, i) => i % 10);
     const x = data.train.images.slice(0, 32 * 32 * 32 * 3);
     const before = Float32Array.from(x);
-    trainStep(s, x, y, 0, 0, 0.01);
+    await trainStep(s, x, y, 0, 0, 0.01);
     expect(y).toEqual(Int32Array.from({ length: 32 }, (_, i) => i % 10));
     expect(x).not.toEqual(before);
     s.model.layersModel.dispose();
