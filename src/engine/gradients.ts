@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { AresError } from '../errors.js';
 
 /**
  * Backpropagation that frees memory as it goes. tfjs's engine.gradients keeps every tensor the
@@ -163,7 +164,10 @@ function frugalBackward<T extends tf.Tensor>(eng: EngineInternals, y: T, xs: tf.
  */
 export async function variableGradsAsync(f: () => Promise<tf.Scalar>, vars: readonly tf.Variable[]): Promise<{ value: tf.Scalar; grads: Record<string, tf.Tensor> }> {
   const eng = tf.engine() as unknown as EngineInternals;
-  if (eng.state.gradientDepth > 0) throw new Error('internal: variableGradsAsync cannot run inside another gradient tape');
+  if (eng.state.gradientDepth > 0) {
+    // tfjs has one gradient tape per process: a second training awaited alongside the first would record into it.
+    throw new AresError('two training steps ran at once in one process (tfjs has one gradient tape): await one train() before starting the next');
+  }
   const xs = vars.filter((v) => v.trainable);
   let y: tf.Scalar | undefined;
   eng.startTape();

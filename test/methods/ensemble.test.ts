@@ -103,7 +103,8 @@ describe('ares train --ensemble', () => {
 
     // Independently: the two members trained alone on the same data, their logits averaged.
     const data = await prepareForConfig(cfg);
-    const alone = await Promise.all([0, 1].map((i) => train(memberConfig(cfg, i), data)));
+    // One after the other: tfjs has one gradient tape, so two trainings cannot run at once.
+    const alone = [await train(memberConfig(cfg, 0), data), await train(memberConfig(cfg, 1), data)];
     const logits = alone.map((t) => Array.from(forwardSet(t.model, data.test, data.normalization).logits.data));
     expectClose(Array.from(whole.evaluation!.outputs.test.logits.data), meanOf(logits[0], logits[1]), 4);
 
