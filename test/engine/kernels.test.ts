@@ -40,6 +40,11 @@ function convCases(): ConvCase[] {
     { B: 2, H: 14, W: 14, Ci: 32, Co: 64, k: 3, s: 1, pad: 'same' },
     { B: 2, H: 8, W: 8, Ci: 16, Co: 32, k: 3, s: 2, pad: 'same' },
     { B: 2, H: 8, W: 8, Ci: 16, Co: 32, k: 1, s: 2, pad: 'same' },
+    // Stride 2, more than one 16-tile block of the direct kernel with a partial last tile (147 and
+    // 50 output pixels), output channels past the last 8-wide filter panel (20 = 16 + 4; 19 and the
+    // dX's 7 input channels also take the per-channel dot).
+    { B: 3, H: 13, W: 13, Ci: 12, Co: 20, k: 3, s: 2, pad: 'same' },
+    { B: 2, H: 11, W: 11, Ci: 7, Co: 19, k: 3, s: 2, pad: 'valid' },
     // Winograd F(2x2, 3x3) paths (3x3, stride 1, channels in fours/eights), odd sizes included.
     { B: 2, H: 7, W: 9, Ci: 8, Co: 16, k: 3, s: 1, pad: 'same' },
     { B: 3, H: 7, W: 5, Ci: 16, Co: 8, k: 3, s: 1, pad: 'valid' },
