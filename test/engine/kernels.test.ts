@@ -45,6 +45,10 @@ function convCases(): ConvCase[] {
     // dX's 7 input channels also take the per-channel dot).
     { B: 3, H: 13, W: 13, Ci: 12, Co: 20, k: 3, s: 2, pad: 'same' },
     { B: 2, H: 11, W: 11, Ci: 7, Co: 19, k: 3, s: 2, pad: 'valid' },
+    // Narrow outputs (OW <= 8) with Ci % 4 == 0 and Co % 8 == 0 take the per-tap dW product:
+    // 264 positions, more than one 256-position chunk, with taps outside the image at the edges.
+    { B: 3, H: 21, W: 15, Ci: 8, Co: 16, k: 3, s: 2, pad: 'same' },
+    { B: 3, H: 22, W: 16, Ci: 8, Co: 16, k: 1, s: 2, pad: 'valid' },
     // Winograd F(2x2, 3x3) paths (3x3, stride 1, channels in fours/eights), odd sizes included.
     { B: 2, H: 7, W: 9, Ci: 8, Co: 16, k: 3, s: 1, pad: 'same' },
     { B: 3, H: 7, W: 5, Ci: 16, Co: 8, k: 3, s: 1, pad: 'valid' },
