@@ -121,6 +121,38 @@ describe('Winograd filter gradient across threads', () => {
   });
 });
 
+describe('per-tap filter gradient across threads', () => {
+  it('gives the same bits as 1, 2 and 3 parts (each part its own output-channel/input-channel tiles)', () => {
+    const rt = kernelRuntime()!;
+    // x [2, 9, 7, 8], 3x3 stride 2 'same' (pad 1 top/left) -> dy [2, 5, 4, 16]: OW <= 8, the tap path.
+    const [B, H, W, Ci, OH, OW, Co] = [2, 9, 7, 8, 5, 4, 16], rng = new Rng(13);
+    const x = tf.tensor4d(randn(rng, B * H * W * Ci), [B, H, W, Ci]), dy = tf.tensor4d(randn(rng, B * OH * OW * Co), [B, OH, OW, Co]);
+    const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
+      { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, Ci, Co] }) as tf.Tensor;
+    const got = Float32Array.from(dw.dataSync() as Float32Array);
+    const P = B * OH * OW;
+    const g = rt.ints([B, H, W, Ci, OH, OW, Co, 3, 3, 2, 2, 1, 1]);
+    const xt = rt.malloc(4 * P * Ci), dq = rt.malloc(4 * P * Co), out = rt.malloc(4 * 9 * Ci * Co);
+    try {
+      for (const nparts of [1, 2, 3]) {
+        // NaN first, so a tile no part writes cannot pass on the previous round's values.
+        new Float32Array(wasmMemory(tf.backend() as unknown as WasmBackendInternals).buffer, out, 9 * Ci * Co).fill(NaN);
+        for (let part = 0; part < nparts; part++) rt.call1('pack_octets', rt.ptr(dy), P, Co, dq, part, nparts);
+        for (let tap = 0; tap < 9; tap++) {
+          for (let part = 0; part < nparts; part++) rt.call1('im2col_quads', g, rt.ptr(x), Math.floor(tap / 3), tap % 3, xt, part, nparts);
+          for (let part = 0; part < nparts; part++) rt.call1('conv2d_dw_tap', g, xt, dq, out + 4 * tap * Ci * Co, part, nparts);
+        }
+        const mem = wasmMemory(tf.backend() as unknown as WasmBackendInternals);
+        const want = new Float32Array(mem.buffer, out, 9 * Ci * Co);
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `${nparts} parts`).toBe(true);
+      }
+    } finally {
+      for (const p of [g, xt, dq, out]) rt.free(p);
+      tf.dispose([x, dy, dw]);
+    }
+  });
+});
+
 describe('batch-norm kernels', () => {
   for (const shape of [[3, 5, 7, 8], [128, 16], [2, 4, 4, 4]]) {
     it(`y, mean, variance and the gradients match moments + batchNorm for ${JSON.stringify(shape)}`, async () => {
