@@ -8,6 +8,9 @@
  *     minimum CPU time of `calls` (default 4) calls, after one warm-up, of the 3x3 stride-1
  *     convolution's forward, input gradient and filter gradient at batch 128 on WRN-40-2's three
  *     layer shapes (32x32x32, 16x16x64, 8x8x128)
+ *   ARES_THREADS=1 ARES_WASM_SIMD=relaxed npx tsx scripts/kernel-cpu-time.ts stride2 [calls]
+ *     the same for the stride-2 3x3 convolutions ('same' padding) at batch 128 on ResNet-18's three
+ *     downsampling shapes (32x32x64 -> 16x16x128, 16x16x128 -> 8x8x256, 8x8x256 -> 4x4x512)
  *
  * Prints one JSON line: the kernel build that ran and the minima in milliseconds. Run it
  * alternately for the variants being compared and take the minimum over several processes.
@@ -41,23 +44,27 @@ async function main(): Promise<void> {
     const ms = minCpuMs(() => { loss = bench.step(); }, calls);
     bench.dispose();
     console.log(JSON.stringify({ kernel_simd: build, model, batch: 128, min_cpu_ms: ms, last_loss: loss }));
-  } else if (mode === 'winograd') {
-    const calls = Number(rest[0] ?? 4);
+  } else if (mode === 'winograd' || mode === 'stride2') {
+    const calls = Number(rest[0] ?? 4), stride = mode === 'winograd' ? 1 : 2;
+    const shapes = mode === 'winograd' ? [[32, 32], [16, 64], [8, 128]] : [[32, 64], [16, 128], [8, 256]];
     const out: Record<string, number[]> = { forward: [], input_gradient: [], filter_gradient: [] };
-    for (const [size, channels] of [[32, 32], [16, 64], [8, 128]]) {
+    for (const [size, channels] of shapes) {
       const shape: [number, number, number, number] = [128, size, size, channels];
-      const x = tf.randomNormal(shape) as tf.Tensor4D, dy = tf.randomNormal(shape) as tf.Tensor4D;
-      const w = tf.randomNormal([3, 3, channels, channels]) as tf.Tensor4D;
+      const outSize = size / stride, outChannels = channels * stride;
+      const x = tf.randomNormal(shape) as tf.Tensor4D;
+      const dy = tf.randomNormal([128, outSize, outSize, outChannels]) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, channels, outChannels]) as tf.Tensor4D;
       const run = (f: () => tf.Tensor) => () => { const y = f(); y.dataSync(); y.dispose(); };
-      out.forward.push(minCpuMs(run(() => tf.conv2d(x, w, 1, 'same')), calls));
-      out.input_gradient.push(minCpuMs(run(() => tf.conv2dTranspose(dy, w, shape, 1, 'same')), calls));
+      out.forward.push(minCpuMs(run(() => tf.conv2d(x, w, stride, 'same')), calls));
+      out.input_gradient.push(minCpuMs(run(() => tf.conv2dTranspose(dy, w, shape, stride, 'same')), calls));
       out.filter_gradient.push(minCpuMs(run(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
-        { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, channels, channels] }) as tf.Tensor), calls));
+        { strides: stride, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, channels, outChannels] }) as tf.Tensor), calls));
       tf.dispose([x, dy, w]);
     }
-    console.log(JSON.stringify({ kernel_simd: build, batch: 128, shapes: ['32x32x32', '16x16x64', '8x8x128'], min_cpu_ms: out }));
+    const names = shapes.map(([size, channels]) => `${size}x${size}x${channels}`);
+    console.log(JSON.stringify({ kernel_simd: build, batch: 128, stride, shapes: names, min_cpu_ms: out }));
   } else {
-    throw new Error('usage: kernel-cpu-time.ts step <model> [calls] | winograd [calls]');
+    throw new Error('usage: kernel-cpu-time.ts step <model> [calls] | winograd [calls] | stride2 [calls]');
   }
 }
 

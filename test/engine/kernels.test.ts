@@ -40,6 +40,15 @@ function convCases(): ConvCase[] {
     { B: 2, H: 14, W: 14, Ci: 32, Co: 64, k: 3, s: 1, pad: 'same' },
     { B: 2, H: 8, W: 8, Ci: 16, Co: 32, k: 3, s: 2, pad: 'same' },
     { B: 2, H: 8, W: 8, Ci: 16, Co: 32, k: 1, s: 2, pad: 'same' },
+    // Stride 2, more than one 16-tile block of the direct kernel with a partial last tile (147 and
+    // 50 output pixels), output channels past the last 8-wide filter panel (20 = 16 + 4; 19 and the
+    // dX's 7 input channels also take the per-channel dot).
+    { B: 3, H: 13, W: 13, Ci: 12, Co: 20, k: 3, s: 2, pad: 'same' },
+    { B: 2, H: 11, W: 11, Ci: 7, Co: 19, k: 3, s: 2, pad: 'valid' },
+    // Narrow outputs (OW <= 8) with Ci % 4 == 0 and Co % 8 == 0 take the per-tap dW product:
+    // 264 positions, more than one 256-position chunk, with taps outside the image at the edges.
+    { B: 3, H: 21, W: 15, Ci: 8, Co: 16, k: 3, s: 2, pad: 'same' },
+    { B: 3, H: 22, W: 16, Ci: 8, Co: 16, k: 1, s: 2, pad: 'valid' },
     // Winograd F(2x2, 3x3) paths (3x3, stride 1, channels in fours/eights), odd sizes included.
     { B: 2, H: 7, W: 9, Ci: 8, Co: 16, k: 3, s: 1, pad: 'same' },
     { B: 3, H: 7, W: 5, Ci: 16, Co: 8, k: 3, s: 1, pad: 'valid' },
@@ -107,6 +116,38 @@ describe('Winograd filter gradient across threads', () => {
       }
     } finally {
       for (const p of [g, partial, scratch, out]) rt.free(p);
+      tf.dispose([x, dy, dw]);
+    }
+  });
+});
+
+describe('per-tap filter gradient across threads', () => {
+  it('gives the same bits as 1, 2 and 3 parts (each part its own output-channel/input-channel tiles)', () => {
+    const rt = kernelRuntime()!;
+    // x [2, 9, 7, 8], 3x3 stride 2 'same' (pad 1 top/left) -> dy [2, 5, 4, 16]: OW <= 8, the tap path.
+    const [B, H, W, Ci, OH, OW, Co] = [2, 9, 7, 8, 5, 4, 16], rng = new Rng(13);
+    const x = tf.tensor4d(randn(rng, B * H * W * Ci), [B, H, W, Ci]), dy = tf.tensor4d(randn(rng, B * OH * OW * Co), [B, OH, OW, Co]);
+    const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
+      { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, Ci, Co] }) as tf.Tensor;
+    const got = Float32Array.from(dw.dataSync() as Float32Array);
+    const P = B * OH * OW;
+    const g = rt.ints([B, H, W, Ci, OH, OW, Co, 3, 3, 2, 2, 1, 1]);
+    const xt = rt.malloc(4 * P * Ci), dq = rt.malloc(4 * P * Co), out = rt.malloc(4 * 9 * Ci * Co);
+    try {
+      for (const nparts of [1, 2, 3]) {
+        // NaN first, so a tile no part writes cannot pass on the previous round's values.
+        new Float32Array(wasmMemory(tf.backend() as unknown as WasmBackendInternals).buffer, out, 9 * Ci * Co).fill(NaN);
+        for (let part = 0; part < nparts; part++) rt.call1('pack_octets', rt.ptr(dy), P, Co, dq, part, nparts);
+        for (let tap = 0; tap < 9; tap++) {
+          for (let part = 0; part < nparts; part++) rt.call1('im2col_quads', g, rt.ptr(x), Math.floor(tap / 3), tap % 3, xt, part, nparts);
+          for (let part = 0; part < nparts; part++) rt.call1('conv2d_dw_tap', g, xt, dq, out + 4 * tap * Ci * Co, part, nparts);
+        }
+        const mem = wasmMemory(tf.backend() as unknown as WasmBackendInternals);
+        const want = new Float32Array(mem.buffer, out, 9 * Ci * Co);
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `${nparts} parts`).toBe(true);
+      }
+    } finally {
+      for (const p of [g, xt, dq, out]) rt.free(p);
       tf.dispose([x, dy, dw]);
     }
   });

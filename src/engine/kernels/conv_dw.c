@@ -143,6 +143,90 @@ void conv2d_dw(const Geom *g, const f32 *x, const f32 *dy, f32 *dw, i32 part, i3
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The same dW one tap at a time as a matrix product over output positions, for Ci % 4 == 0 and
+// Co % 8 == 0: dW[tap][ci][co] = sum over positions p of xt[p][ci] * dy[p][co], where xt is x at
+// the tap's input pixel of each output position (zero outside the image) packed in channel quads,
+// [Ci / 4, P, 4] (im2col_quads), and dy is packed in channel octets, [Co / 8, P, 8] (pack_octets).
+// Both stream contiguously along positions, and each tile sums all B*OH*OW positions, where
+// conv2d_dw's tiles run a few positions per output row (three or four at a 4x4 output) and read x
+// and dy on a 2 KB stride at 256 and 512 channels. Positions are summed in order (b, oy, ox), as
+// in conv2d_dw; the zeros outside the image add exactly nothing to finite sums.
+// ---------------------------------------------------------------------------------------------
+
+#define DW_CHUNK 256
+
+// dst [C / 8, P, 8] <- src [P, C]; positions split by part.
+EXPORT(pack_octets)
+void pack_octets(const f32 *src, i32 P, i32 C, f32 *dst, i32 part, i32 nparts) {
+  const i32 p0 = share_begin(P, part, nparts), p1 = share_begin(P, part + 1, nparts);
+  for (i32 c = 0; c + 8 <= C; c += 8) {
+    f32 *d = dst + (c / 8) * P * 8;
+    for (i32 p = p0; p < p1; p++) {
+      wasm_v128_store(d + p * 8, V(src + p * C + c));
+      wasm_v128_store(d + p * 8 + 4, V(src + p * C + c + 4));
+    }
+  }
+}
+
+// xt [Ci / 4, P, 4] <- x at tap (ky, kx) of each output position; positions split by part.
+EXPORT(im2col_quads)
+void im2col_quads(const Geom *g, const f32 *x, i32 ky, i32 kx, f32 *xt, i32 part, i32 nparts) {
+  const i32 per_img = g->OH * g->OW, P = g->B * per_img, Ci = g->Ci;
+  const i32 p0 = share_begin(P, part, nparts), p1 = share_begin(P, part + 1, nparts);
+  for (i32 p = p0; p < p1; p++) {
+    const i32 b = p / per_img, r = p % per_img, oy = r / g->OW, ox = r % g->OW;
+    const i32 iy = oy * g->sh + ky - g->pt, ix = ox * g->sw + kx - g->pl;
+    f32 *d = xt + p * 4;
+    if (iy < 0 || iy >= g->H || ix < 0 || ix >= g->W) {
+      for (i32 c = 0; c < Ci; c += 4) wasm_v128_store(d + c * P, wasm_f32x4_splat(0.f));
+      continue;
+    }
+    const f32 *src = x + ((b * g->H + iy) * g->W + ix) * Ci;
+    for (i32 c = 0; c < Ci; c += 4) wasm_v128_store(d + c * P, V(src + c));
+  }
+}
+
+// dwt [Ci, Co] (one tap of dW) <- xt^T dq. Work units are (8-wide co block, 4-channel ci block),
+// co-major so consecutive units reuse a chunk of dq; positions run in chunks of DW_CHUNK so a
+// chunk of each stays in cache, with the accumulators kept in dwt between chunks.
+EXPORT(conv2d_dw_tap)
+void conv2d_dw_tap(const Geom *g, const f32 *xt, const f32 *dq, f32 *dwt, i32 part, i32 nparts) {
+  const i32 P = g->B * g->OH * g->OW, Ci4 = g->Ci / 4, Co = g->Co, Co8 = Co / 8;
+  const i32 units = Ci4 * Co8;
+  const i32 u0 = share_begin(units, part, nparts), u1 = share_begin(units, part + 1, nparts);
+  for (i32 q0 = 0; q0 < P; q0 += DW_CHUNK) {
+    const i32 q1 = imin(P, q0 + DW_CHUNK);
+    for (i32 u = u0; u < u1; u++) {
+      const i32 o8 = u / Ci4, c4 = u % Ci4;
+      f32 *out = dwt + c4 * 4 * Co + o8 * 8;
+      v128_t a00, a01, a10, a11, a20, a21, a30, a31;
+      if (q0 == 0) {
+        a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = wasm_f32x4_splat(0.f);
+      } else {
+        a00 = V(out); a01 = V(out + 4); a10 = V(out + Co); a11 = V(out + Co + 4);
+        a20 = V(out + 2 * Co); a21 = V(out + 2 * Co + 4); a30 = V(out + 3 * Co); a31 = V(out + 3 * Co + 4);
+      }
+      const f32 *xp = xt + (c4 * P + q0) * 4, *dp = dq + (o8 * P + q0) * 8;
+      for (i32 q = q0; q < q1; q++, xp += 4, dp += 8) {
+        const v128_t d0 = V(dp), d1 = V(dp + 4);
+        v128_t s = S(xp);
+        MAC(a00, s, d0); MAC(a01, s, d1);
+        s = S(xp + 1);
+        MAC(a10, s, d0); MAC(a11, s, d1);
+        s = S(xp + 2);
+        MAC(a20, s, d0); MAC(a21, s, d1);
+        s = S(xp + 3);
+        MAC(a30, s, d0); MAC(a31, s, d1);
+      }
+      wasm_v128_store(out, a00); wasm_v128_store(out + 4, a01);
+      wasm_v128_store(out + Co, a10); wasm_v128_store(out + Co + 4, a11);
+      wasm_v128_store(out + 2 * Co, a20); wasm_v128_store(out + 2 * Co + 4, a21);
+      wasm_v128_store(out + 3 * Co, a30); wasm_v128_store(out + 3 * Co + 4, a31);
+    }
+  }
+}
+
 // Any channel counts (the SIMD path needs Co % 4 == 0): plain loops, same reduction order.
 EXPORT(conv2d_dw_scalar)
 void conv2d_dw_scalar(const Geom *g, const f32 *x, const f32 *dy, f32 *dw, i32 part, i32 nparts) {

@@ -24,7 +24,7 @@ const ARGS = 6;
 const MAX_ARGS = 12;
 
 export const KERNEL_NAMES = [
-  'conv2d_dw', 'conv2d_dw_scalar', 'pad_nhwc', 'transpose_taps', 'gather_conv',
+  'conv2d_dw', 'conv2d_dw_scalar', 'pad_nhwc', 'transpose_taps', 'gather_conv', 'pack_panels', 'pack_octets', 'im2col_quads', 'conv2d_dw_tap',
   'wino_filter', 'wino_scratch', 'wino_conv', 'rot180_swap', 'wino_dw_accumulate', 'wino_dw_finish',
   'wino4_filter', 'wino4_scratch', 'wino4_conv', 'wino4_dw_accumulate', 'wino4_dw_finish',
   'bn_stats_pass', 'bn_finish_mean', 'bn_forward_coef', 'bn_apply', 'bn_grad_pass', 'bn_grad_finish', 'bn_grad_apply',
