@@ -212,7 +212,7 @@ function watchGpuDevice(): void {
   };
 }
 
-const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const mib = (bytes: number) => (bytes < 2 ** 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
 
 /** Step memory as src/engine/heap.ts measures it: fixed bytes plus bytes per image. */
 export interface StepMemoryLike {
