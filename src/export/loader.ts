@@ -116,7 +116,7 @@ async function hasWebGpuAdapter(): Promise<boolean> {
 /**
  * The backend the detector runs on. Browser, no backend chosen yet: webgpu when there is an
  * adapter, else tfjs's default. Node: left as it is: tfjs's WebGPU there needs the optional native
- * package \`webgpu\` (Dawn) installed as navigator.gpu before tfjs-backend-webgpu loads, which is
+ * package `webgpu` (Dawn) installed as navigator.gpu before tfjs-backend-webgpu loads, which is
  * the program's setup to make, not a loader's; a program that made it and set the webgpu backend
  * gets it (the detector reads only with await).
  */
