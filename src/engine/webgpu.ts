@@ -222,8 +222,10 @@ export interface StepMemoryLike {
 
 /**
  * The largest batch whose step fits in `capacityBytes` of GPU memory, below `batch` (which did not
- * fit), with the same 1.25 margin the wasm pre-flight keeps (tfjs pools GPU buffers by exact size,
- * so it holds more than the live tensors); 0 when not even one image fits.
+ * fit), with the same 1.25 margin the wasm pre-flight keeps; 0 when not even one image fits. An
+ * upper estimate: tfjs keeps freed GPU buffers in a pool by exact size, which the margin does not
+ * cover (after one epoch at batch 4 of the CNN on 24×24 images the pool held 27.9 MiB on
+ * SwiftShader, several times the step's live tensors), so the message says "about".
  */
 export function largestGpuBatch(capacityBytes: number, m: StepMemoryLike, batch: number, overhead = 1.25): number {
   if (!(m.perImageBytes > 0)) return Math.max(0, batch - 1);
