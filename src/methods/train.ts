@@ -190,6 +190,7 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
       opts.onEpoch?.(record);
       epochsThisCall++;
     }
+    if (onGpu) throwOnGpuFault(); // a fault in the last validation pass, with no checkpoint after it
   } catch (err) {
     if (!onGpu) throw err;
     throw await gpuTrainingFailure(err, { cfg, shape: data.shape, classes: data.classNames.length, epoch, outDir: opts.outDir, checkpointEpochs });
