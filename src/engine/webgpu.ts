@@ -97,6 +97,7 @@ export async function startWebGpu(): Promise<WebGpuAdapter> {
   }
   await tf.ready();
   guardSyncReads();
+  watchGpuDevice();
   return adapter;
 }
 
@@ -122,4 +123,119 @@ function guardSyncReads(): void {
     throw new AresError('this command reads tensors synchronously (dataSync), which the webgpu backend cannot do in Node; '
       + 'it does not run on --backend webgpu yet: use --backend wasm');
   };
+}
+
+/**
+ * What went wrong on the GPU, as WebGPU reports it: an allocation it could not make (out of memory),
+ * the device lost (driver reset, GPU removed, device destroyed), or another uncaptured error. tfjs's
+ * webgpu backend listens to none of these: a failed allocation leaves it an invalid buffer whose
+ * results are garbage or whose read rejects with an empty DOMException, and a lost device makes
+ * every later read reject the same way. The first fault is kept, so the error can name the cause.
+ */
+export interface GpuFault {
+  kind: 'out-of-memory' | 'lost' | 'error';
+  message: string;
+  /** Bytes tfjs had allocated on the GPU when it happened (buffers in its pool included). */
+  allocatedBytes: number;
+}
+
+/** The parts of GPUDevice that watchGpuDevice uses. */
+interface GpuDeviceLike {
+  lost: Promise<{ reason?: string; message?: string }>;
+  addEventListener(type: 'uncapturederror', listener: (e: { error?: { message?: string } }) => void): void;
+  createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean }): unknown;
+}
+
+/** The part of tfjs's WebGPUBackend read here. */
+interface WebGpuBackendDevice {
+  device: GpuDeviceLike;
+  bufferManager: { numBytesAllocated: number };
+}
+
+let fault: GpuFault | null = null;
+let watched: GpuDeviceLike | null = null;
+
+/** The fault seen on the webgpu backend's device since the last clearGpuFault, or null. */
+export function gpuFault(): GpuFault | null {
+  return fault;
+}
+
+/**
+ * Forgets an out-of-memory or other error (a new training starts clean on a device that is still
+ * alive); a lost device stays recorded, since tfjs's backend cannot run on it again in this process.
+ */
+export function clearGpuFault(): void {
+  if (fault?.kind !== 'lost') fault = null;
+}
+
+function webgpuBackend(): WebGpuBackendDevice | null {
+  try {
+    return tf.findBackend('webgpu') as unknown as WebGpuBackendDevice | null;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes tfjs's webgpu backend has allocated on the GPU (its buffer pool included); 0 without one. */
+export function gpuAllocatedBytes(): number {
+  return webgpuBackend()?.bufferManager?.numBytesAllocated ?? 0;
+}
+
+function recordFault(kind: GpuFault['kind'], message: string): void {
+  fault ??= { kind, message: message.trim().split('\n')[0], allocatedBytes: gpuAllocatedBytes() };
+}
+
+/**
+ * Listens on the webgpu backend's device: uncaptured errors (an out-of-memory error is a
+ * GPUOutOfMemoryError), device loss, and createBuffer throwing a RangeError (what WebGPU does when
+ * a buffer mapped at creation, as tfjs's uploads are, cannot be allocated).
+ */
+function watchGpuDevice(): void {
+  const device = webgpuBackend()?.device;
+  if (!device || device === watched) return;
+  watched = device;
+  fault = null;
+  const OutOfMemory = (globalThis as { GPUOutOfMemoryError?: new (...a: never[]) => object }).GPUOutOfMemoryError;
+  device.addEventListener('uncapturederror', (e) => {
+    const isOom = OutOfMemory !== undefined && e.error instanceof OutOfMemory;
+    recordFault(isOom ? 'out-of-memory' : 'error', e.error?.message ?? 'unknown GPU error');
+  });
+  void device.lost.then((info) => recordFault('lost', `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`));
+  const createBuffer = device.createBuffer.bind(device);
+  device.createBuffer = (desc) => {
+    try {
+      return createBuffer(desc);
+    } catch (err) {
+      if (err instanceof RangeError) recordFault('out-of-memory', `a buffer of ${mib(desc.size)} could not be allocated (${err.message})`);
+      throw err;
+    }
+  };
+}
+
+const mib = (bytes: number) => (bytes < 2 ** 20 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+
+/** Step memory as src/engine/heap.ts measures it: fixed bytes plus bytes per image. */
+export interface StepMemoryLike {
+  fixedBytes: number;
+  perImageBytes: number;
+}
+
+/**
+ * The largest batch whose step fits in `capacityBytes` of GPU memory, below `batch` (which did not
+ * fit), with the same 1.25 margin the wasm pre-flight keeps; 0 when not even one image fits. An
+ * upper estimate: tfjs keeps freed GPU buffers in a pool by exact size, which the margin does not
+ * cover (after one epoch at batch 4 of the CNN on 24×24 images the pool held 27.9 MiB on
+ * SwiftShader, several times the step's live tensors), so the message says "about".
+ */
+export function largestGpuBatch(capacityBytes: number, m: StepMemoryLike, batch: number, overhead = 1.25): number {
+  if (!(m.perImageBytes > 0)) return Math.max(0, batch - 1);
+  return Math.max(0, Math.min(batch - 1, Math.floor((capacityBytes / overhead - m.fixedBytes) / m.perImageBytes)));
+}
+
+/** The out-of-memory error of a training step: the GPU memory tfjs got, and the largest batch that fits. */
+export function gpuOutOfMemoryError(what: string, batch: number, f: GpuFault, m: StepMemoryLike): AresError {
+  const largest = largestGpuBatch(f.allocatedBytes, m, batch);
+  return new AresError(`the GPU ran out of memory training ${what} at batch ${batch} (${f.message}; `
+    + `tfjs had ${mib(f.allocatedBytes)} of GPU memory); `
+    + (largest >= 1 ? `the largest batch that fits is about ${largest}: --batch-size ${largest}` : 'not even a batch of 1 fits: use --backend wasm'), { exitCode: 2 });
 }

@@ -2,7 +2,8 @@
  * `ares export`: a self-contained folder a web page or a Node program can load without this
  * project: the tfjs model, ares.json (the detector description), loader.js (ES module, built from
  * src/export/loader.ts) with loader.d.ts, the tfjs browser build it imports — nothing is fetched
- * from a CDN — and index.html, a page to try the detector on (src/export/page/).
+ * from a CDN — tfjs's WebGPU backend (loaded by loader.js only where the browser has WebGPU), and
+ * index.html, a page to try the detector on (src/export/page/).
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -25,6 +26,7 @@ export const BUNDLE_FILES = {
   nodeLoader: 'loader.node.js',
   types: 'loader.d.ts',
   tfjs: 'tf.fesm.min.js',
+  tfjsWebgpu: 'tf-backend-webgpu.min.js',
   packageJson: 'package.json',
   readme: 'README.md',
   page: 'index.html',
@@ -49,6 +51,29 @@ export async function buildLoaderModule(target: 'browser' | 'node' = 'browser'):
       name: 'tfjs-local',
       setup(b) {
         b.onResolve({ filter: /^@tensorflow\/tfjs$/ }, () => ({ path: target === 'browser' ? `./${BUNDLE_FILES.tfjs}` : '@tensorflow/tfjs', external: true }));
+        // Imported only in a browser with a WebGPU adapter; the Node build never reaches that import.
+        b.onResolve({ filter: /^@tensorflow\/tfjs-backend-webgpu$/ }, () => ({ path: target === 'browser' ? `./${BUNDLE_FILES.tfjsWebgpu}` : '@tensorflow/tfjs-backend-webgpu', external: true }));
+      },
+    }],
+  });
+  return res.outputFiles[0].text;
+}
+
+/**
+ * tfjs's WebGPU backend as one ES module whose only import is the tfjs build beside it, so it
+ * registers its kernels with the same tfjs engine the loader uses.
+ */
+export async function buildWebGpuBackendModule(): Promise<string> {
+  const req = createRequire(import.meta.url);
+  const entry = join(dirname(req.resolve('@tensorflow/tfjs-backend-webgpu/package.json')), 'dist', 'tf-backend-webgpu.fesm.js');
+  const esbuild = await loadEsbuild();
+  const res = await esbuild.build({
+    entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2020', write: false, minify: true,
+    logLevel: 'silent', legalComments: 'none',
+    plugins: [{
+      name: 'tfjs-local',
+      setup(b) {
+        b.onResolve({ filter: /^@tensorflow\/tfjs-core$/ }, () => ({ path: `./${BUNDLE_FILES.tfjs}`, external: true }));
       },
     }],
   });
@@ -67,7 +92,13 @@ const README = `# ares-ood detector bundle
 Files: \`ares.json\` (class names, input shape, normalisation, score function, threshold γ),
 \`model.json\` + weights (tfjs layers model: image → [logits, features]; or a tfjs graph model,
 whose logits and features nodes ares.json names), \`loader.js\` (ES module),
-\`loader.d.ts\` (types), \`tf.fesm.min.js\` (TensorFlow.js, so nothing is fetched from a CDN).
+\`loader.d.ts\` (types), \`tf.fesm.min.js\` (TensorFlow.js, so nothing is fetched from a CDN),
+\`tf-backend-webgpu.min.js\` (its WebGPU backend).
+
+In a browser, \`loadDetector\` runs on WebGPU when \`navigator.gpu\` gives an adapter and the page has
+not chosen a tfjs backend itself (\`tf.setBackend\` before \`loadDetector\`, or \`{ webgpu: false }\`,
+keeps that choice); otherwise on tfjs's default, WebGL or else the CPU. \`tf.getBackend()\` says which;
+the page shows it. In Node the loader keeps the program's tfjs backend.
 
 Browser (serve this folder over http):
 
@@ -151,6 +182,7 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
   const loader = await buildLoaderModule('browser');
   const nodeLoader = await buildLoaderModule('node');
   const tfjs = tfjsBrowserBuild();
+  const tfjsWebgpu = await buildWebGpuBackendModule();
   const page = await buildPage(run, { loader: BUNDLE_FILES.loader, tfjs: BUNDLE_FILES.tfjs });
   const files = [...Object.values(BUNDLE_FILES), ...shards, ...(page.histogram ? [HISTOGRAM_FILE] : [])].sort();
   replaceDirAtomic(outDir, (tmp) => {
@@ -162,6 +194,7 @@ export async function exportBundle(runDir: string, outDir: string): Promise<Expo
     writeFileSync(join(tmp, BUNDLE_FILES.nodeLoader), nodeLoader);
     writeFileSync(join(tmp, BUNDLE_FILES.types), LOADER_DTS);
     writeFileSync(join(tmp, BUNDLE_FILES.tfjs), tfjs);
+    writeFileSync(join(tmp, BUNDLE_FILES.tfjsWebgpu), tfjsWebgpu);
     writeFileSync(join(tmp, BUNDLE_FILES.readme), README);
     writeFileSync(join(tmp, BUNDLE_FILES.page), page.html);
     if (page.histogram) writeFileSync(join(tmp, HISTOGRAM_FILE), JSON.stringify(page.histogram) + '\n');

@@ -95,6 +95,8 @@ export interface Detector {
 
 export interface LoadOptions {
   fetch?: typeof fetch;
+  /** Browser: false keeps tfjs's default backend where WebGPU is available (default true: webgpu when navigator.gpu gives an adapter and the page set no backend). */
+  webgpu?: boolean;
 }
 
 export declare const UNKNOWN = "unknown";

@@ -38,11 +38,15 @@ export function modelPixels(img: ImageDataLike, spec: Pick<DetectorSpec, 'inputS
   return toModelPixels(img, spec.inputShape, spec.resize);
 }
 
-/** [N, H, W, C] pixels of other sizes or channels, through the contract image by image. */
-function conformTensor(x: tf.Tensor4D, spec: DetectorSpec): tf.Tensor4D {
+/**
+ * [N, H, W, C] pixels of other sizes or channels, through the contract image by image. Read with
+ * await: the webgpu backend reads GPU-held tensors only asynchronously in Node, and a synchronous
+ * read in a browser stalls the page.
+ */
+async function conformTensor(x: tf.Tensor4D, spec: DetectorSpec): Promise<tf.Tensor4D> {
   const [n, ih, iw, k] = x.shape;
   const [h, w, c] = spec.inputShape;
-  const values = x.dataSync() as Float32Array;
+  const values = await x.data() as Float32Array;
   const per = ih * iw * k;
   const out = new Float32Array(n * h * w * c);
   for (let i = 0; i < n; i++) {
@@ -56,15 +60,19 @@ function conformTensor(x: tf.Tensor4D, spec: DetectorSpec): tf.Tensor4D {
  * through the input contract (modelPixels), then (x − mean) / std per channel. The caller
  * disposes the result.
  */
-export function toModelInput(input: DetectorInput, spec: DetectorSpec): tf.Tensor4D {
+export async function toModelInput(input: DetectorInput, spec: DetectorSpec): Promise<tf.Tensor4D> {
   const [h, w, c] = spec.inputShape;
   let x: tf.Tensor4D;
   if (isTensor(input)) {
     if (input.rank !== 3 && input.rank !== 4) throw new AresError(`input tensor has rank ${input.rank}; expected [N, H, W, C] or [H, W, C]`);
     x = tf.tidy(() => (input.rank === 3 ? input.expandDims(0) : input).toFloat() as tf.Tensor4D);
     if (x.shape[1] !== h || x.shape[2] !== w || x.shape[3] !== c) {
-      const conformed = conformTensor(x, spec);
-      if (x !== input) x.dispose();
+      let conformed: tf.Tensor4D;
+      try {
+        conformed = await conformTensor(x, spec);
+      } finally {
+        if (x !== input) x.dispose();
+      }
       x = conformed;
     }
   } else {

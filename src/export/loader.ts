@@ -3,7 +3,12 @@
  * folder (detector.json + model/) — from a URL (browser or Node) or a path (Node), and returns a
  * Detector. Imports only @tensorflow/tfjs, so it works with the standard tfjs backends anywhere;
  * Node's file system is reached through a dynamic import that a browser never executes.
+ *
+ * In a browser whose page has not chosen a tfjs backend yet, it takes the WebGPU backend when
+ * navigator.gpu gives an adapter (tfjs-backend-webgpu, loaded only then), else tfjs's own default
+ * (webgl, else cpu). In Node it keeps whatever backend the program runs (see chooseBackend).
  */
+import * as tf from '@tensorflow/tfjs';
 import { AresError } from '../errors.js';
 import { parseDetectorJson, type DetectorSpec } from '../run/detector.js';
 import { MODEL_JSON, graphModelFromParts, modelFromParts, parseModelJson, shardPaths } from './model-json.js';
@@ -26,6 +31,11 @@ interface Source {
 export interface LoadOptions {
   /** fetch to use for URLs (default: globalThis.fetch). */
   fetch?: typeof fetch;
+  /**
+   * Browser only: false keeps tfjs's default backend even where WebGPU is available (default true).
+   * A backend the page already chose (tf.setBackend before loadDetector) is always kept.
+   */
+  webgpu?: boolean;
 }
 
 const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
@@ -90,6 +100,37 @@ async function openLayout(src: Source): Promise<{ spec: DetectorSpec; modelDir: 
   throw new AresError('not an ares bundle or run folder (no ares.json or detector.json)', { file: src.where('') });
 }
 
+interface GpuLike { requestAdapter(): Promise<object | null> }
+
+/** Whether navigator.gpu gives an adapter (a browser without WebGPU, or with it blocked, gives none). */
+async function hasWebGpuAdapter(): Promise<boolean> {
+  const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false; // e.g. a browser policy refusing WebGPU: the default backend works as before
+  }
+}
+
+/**
+ * The backend the detector runs on. Browser, no backend chosen yet: webgpu when there is an
+ * adapter, else tfjs's default. Node: left as it is: tfjs's WebGPU there needs the optional native
+ * package `webgpu` (Dawn) installed as navigator.gpu before tfjs-backend-webgpu loads, which is
+ * the program's setup to make, not a loader's; a program that made it and set the webgpu backend
+ * gets it (the detector reads only with await).
+ */
+async function chooseBackend(opts: LoadOptions): Promise<void> {
+  if (isNode() || opts.webgpu === false || tf.getBackend()) return;
+  if (await hasWebGpuAdapter()) {
+    await import('@tensorflow/tfjs-backend-webgpu');
+    if (await tf.setBackend('webgpu')) return;
+    // The adapter would not give a device (tfjs has logged why): the default backend takes over.
+    tf.removeBackend('webgpu');
+  }
+  await tf.ready();
+}
+
 /** Loads a detector from a bundle or run folder: a URL (http(s), or relative in a browser) or a path (Node). */
 export async function loadDetector(urlOrPath: string, opts: LoadOptions = {}): Promise<Detector> {
   const location = urlOrPath.replace(/\/(ares|detector)\.json$/, '');
@@ -104,6 +145,7 @@ export async function loadDetector(urlOrPath: string, opts: LoadOptions = {}): P
     src = urlSource(location, opts.fetch ?? globalThis.fetch);
   }
   const { spec, modelDir } = await openLayout(src);
+  await chooseBackend(opts);
   const modelRel = `${modelDir}${MODEL_JSON}`;
   const modelJson = parseModelJson(text(await required(src, modelRel, 'model file')), src.where(modelRel));
   const shards = await Promise.all(shardPaths(modelJson).map((p) => required(src, `${modelDir}${p}`, 'weight shard')));

@@ -122,7 +122,7 @@ export function createDetector(model: tf.LayersModel | tf.GraphModel, spec: Dete
 
   /** Logits [N, K] and, when the score needs them, features [N, d] (row-major). */
   async function forward(input: DetectorInput, batchSize?: number, keepFeatures = withFeatures) {
-    const x = toModelInput(input, spec);
+    const x = await toModelInput(input, spec);
     let result: { values: Float32Array; features: Float32Array | null; n: number };
     try {
       const n = x.shape[0];

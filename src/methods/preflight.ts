@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { engineInfo } from '../engine/backend.js';
-import { checkBatchFits, heapMeter, measureStepMemory, preflightBatches } from '../engine/heap.js';
+import { checkBatchFits, heapMeter, measureStepMemory, preflightBatches, type StepMemory } from '../engine/heap.js';
 import { createSgd } from '../engine/sgd.js';
 import { buildModel } from '../models/index.js';
 import { Rng } from '../util/rng.js';
@@ -20,6 +20,17 @@ const MIN_BATCH = 32;
  */
 export async function checkTrainingMemory(cfg: TrainConfig, shape: [number, number, number], classes: number): Promise<void> {
   if (engineInfo().backend !== 'wasm' || !heapMeter() || cfg.batchSize < MIN_BATCH) return;
+  const { label, memory } = await measureTrainingStep(cfg, shape, classes);
+  checkBatchFits(label, cfg.batchSize, memory);
+}
+
+/**
+ * The memory of a training step of the configured model (a cross-entropy step, per training image:
+ * the rotation methods forward each image 4 times), measured with the wasm heap meter at the
+ * pre-flight batches, and the model's description for messages. Also sizes the batch named when
+ * the GPU runs out of memory (src/methods/gpu-failure.ts). Needs the wasm backend current.
+ */
+export async function measureTrainingStep(cfg: TrainConfig, shape: [number, number, number], classes: number): Promise<{ label: string; memory: StepMemory }> {
   const m = await measureStepMemory((batch) => {
     const net = buildModel(cfg.model, shape, classes, cfg.seed);
     const sgd = createSgd(net.trainableVariables);
@@ -38,5 +49,5 @@ export async function checkTrainingMemory(cfg: TrainConfig, shape: [number, numb
   // Rotation prediction forwards each training image 4 times (the image and its 3 turns).
   const perTrainingImage = usesRotation(cfg.method) ? ROTATIONS : 1;
   const label = `${cfg.model} (${shape.join('×')} input${perTrainingImage > 1 ? `, ${perTrainingImage} rotations of each image` : ''})`;
-  checkBatchFits(label, cfg.batchSize, { ...m, perImageBytes: m.perImageBytes * perTrainingImage });
+  return { label, memory: { ...m, perImageBytes: m.perImageBytes * perTrainingImage } };
 }

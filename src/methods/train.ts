@@ -33,6 +33,7 @@ import { stopGradient } from '../ares/stop-gradient.js';
 import { checkTrainingMemory } from './preflight.js';
 import { readFloat32 } from '../engine/read.js';
 import { variableGradsAsync } from '../engine/gradients.js';
+import { checkGpuUsable, gpuTrainingFailure, throwOnGpuFault } from './gpu-failure.js';
 
 /** Numbers of one training step, for the progress bar and the curves. */
 export interface StepStats {
@@ -130,6 +131,9 @@ export function methodModel(cfg: Pick<TrainConfig, 'method' | 'seed'>, base: Cla
 export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const cfg = withResolvedAugment(config, data.shape);
   checkBackendRunsMethod(cfg);
+  // On the GPU: out of memory or a lost device becomes an AresError naming a batch that fits, or the checkpoint to resume from.
+  const onGpu = tf.getBackend() === 'webgpu';
+  if (onGpu) checkGpuUsable();
   const base = buildModel(cfg.model, data.shape, data.classNames.length, cfg.seed);
   const frozen = cfg.init ? await applyInit(base, cfg.init, cfg.frozenLayers?.length ?? 0) : undefined;
   const s = createSession(cfg, data, methodModel(cfg, base), frozen);
@@ -144,39 +148,52 @@ export async function train(config: TrainConfig, data: PreparedDataset, opts: Tr
   const totalSteps = perEpoch * cfg.epochs;
   await checkTrainingMemory(cfg, data.shape, data.classNames.length);
   let epochsThisCall = 0;
-
-  for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
-    if (opts.stopAfterEpochs !== undefined && epochsThisCall >= opts.stopAfterEpochs) break;
-    const t0 = performance.now();
-    const sums = { ce: 0, jsd: 0, loss: 0, correct: 0, seen: 0, jsdSteps: 0 };
-    const energies: { in: number[]; out: number[] } = { in: [], out: [] };
-    for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
-      const tStep = performance.now();
-      const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
-      const r = await trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
-      sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
-      if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
-      if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
-      opts.onStep?.({
-        epoch, batch: batch.batchIndex, batches: perEpoch, lr, ce: r.ce, jsd: r.jsd, loss: r.loss,
-        accuracy: r.correct / batch.size, imagesPerSecond: batch.size / ((performance.now() - tStep) / 1000),
-        energyIn: r.energies ? mean(r.energies.in) : null, energyOut: r.energies ? mean(r.energies.out) : null,
-      });
+  let epoch = startEpoch;
+  let checkpointEpochs: number | null = startEpoch > 0 ? startEpoch : null;
+  try {
+    for (; epoch < cfg.epochs; epoch++) {
+      if (opts.stopAfterEpochs !== undefined && epochsThisCall >= opts.stopAfterEpochs) break;
+      const t0 = performance.now();
+      const sums = { ce: 0, jsd: 0, loss: 0, correct: 0, seen: 0, jsdSteps: 0 };
+      const energies: { in: number[]; out: number[] } = { in: [], out: [] };
+      for (const batch of batches(data.train, { batchSize: cfg.batchSize, seed: cfg.seed, epoch, dropLast: true })) {
+        const tStep = performance.now();
+        const lr = cosineLr(epoch * perEpoch + batch.batchIndex, totalSteps, cfg.lr, cfg.lrMin);
+        const r = await trainStep(s, batch.x, batch.y, epoch, batch.batchIndex, lr);
+        if (onGpu) throwOnGpuFault();
+        sums.ce += r.ce; sums.loss += r.loss; sums.correct += r.correct; sums.seen += batch.size;
+        if (r.jsd !== null) { sums.jsd += r.jsd; sums.jsdSteps++; }
+        if (r.energies) { energies.in.push(...r.energies.in); energies.out.push(...r.energies.out); }
+        opts.onStep?.({
+          epoch, batch: batch.batchIndex, batches: perEpoch, lr, ce: r.ce, jsd: r.jsd, loss: r.loss,
+          accuracy: r.correct / batch.size, imagesPerSecond: batch.size / ((performance.now() - tStep) / 1000),
+          energyIn: r.energies ? mean(r.energies.in) : null, energyOut: r.energies ? mean(r.energies.out) : null,
+        });
+      }
+      const record: EpochRecord = {
+        epoch,
+        ce: sums.ce / perEpoch,
+        jsd: sums.jsdSteps > 0 ? sums.jsd / sums.jsdSteps : null,
+        loss: sums.loss / perEpoch,
+        trainAccuracy: sums.correct / sums.seen,
+        valAccuracy: await validationAccuracy(s.model, data),
+        seconds: (performance.now() - t0) / 1000,
+        energy: energySeparation(energies.in, energies.out, cfg.tpr),
+      };
+      s.history.push(record);
+      if (opts.outDir) {
+        const ckpt = await checkpointOf(s, epoch + 1);
+        if (onGpu) throwOnGpuFault(); // never a checkpoint of values a faulted GPU computed
+        saveCheckpoint(opts.outDir, ckpt);
+        checkpointEpochs = epoch + 1;
+      }
+      opts.onEpoch?.(record);
+      epochsThisCall++;
     }
-    const record: EpochRecord = {
-      epoch,
-      ce: sums.ce / perEpoch,
-      jsd: sums.jsdSteps > 0 ? sums.jsd / sums.jsdSteps : null,
-      loss: sums.loss / perEpoch,
-      trainAccuracy: sums.correct / sums.seen,
-      valAccuracy: await validationAccuracy(s.model, data),
-      seconds: (performance.now() - t0) / 1000,
-      energy: energySeparation(energies.in, energies.out, cfg.tpr),
-    };
-    s.history.push(record);
-    if (opts.outDir) saveCheckpoint(opts.outDir, await checkpointOf(s, epoch + 1));
-    opts.onEpoch?.(record);
-    epochsThisCall++;
+    if (onGpu) throwOnGpuFault(); // a fault in the last validation pass, with no checkpoint after it
+  } catch (err) {
+    if (!onGpu) throw err;
+    throw await gpuTrainingFailure(err, { cfg, shape: data.shape, classes: data.classNames.length, epoch, outDir: opts.outDir, checkpointEpochs });
   }
   const finished = s.history.length === cfg.epochs;
   const wVar = s.dis?.w ?? s.vos?.params.energyWeights;

@@ -125,7 +125,7 @@ beforeAll(async () => {
 
 describe('ares export', () => {
   it('writes a self-contained bundle whose loader imports only the tfjs copied beside it', () => {
-    expect(readdirSync(bundleDir).sort()).toEqual(['.ares-ood.json', 'README.md', 'ares.json', 'index.html', 'loader.d.ts', 'loader.js', 'loader.node.js', 'model.json', 'package.json', 'score-histogram.json', 'tf.fesm.min.js', 'weights.bin']);
+    expect(readdirSync(bundleDir).sort()).toEqual(['.ares-ood.json', 'README.md', 'ares.json', 'index.html', 'loader.d.ts', 'loader.js', 'loader.node.js', 'model.json', 'package.json', 'score-histogram.json', 'tf-backend-webgpu.min.js', 'tf.fesm.min.js', 'weights.bin']);
     expect(JSON.parse(readFileSync(join(bundleDir, 'ares.json'), 'utf8'))).toEqual(run.detector);
     const loader = readFileSync(join(bundleDir, 'loader.js'), 'utf8');
     const staticImports = [...loader.matchAll(/^\s*import\s[^;]*?from\s*["']([^"']+)["']/gm)].map((m) => m[1]);

@@ -283,7 +283,10 @@ async function start(): Promise<void> {
   describe(page, config);
   setupDrop(page);
   setupPad(page);
-  status.textContent = `Ready (TensorFlow.js ${tf.version.tfjs}, ${tf.getBackend()} backend). Nothing leaves this browser.`;
+  // The loader took webgpu where this browser has it, else tfjs's default (webgl, else cpu): say which.
+  const backend = tf.getBackend();
+  document.body.dataset.backend = backend;
+  status.textContent = `Ready (TensorFlow.js ${tf.version.tfjs}, ${backend} backend). Nothing leaves this browser.`;
   document.body.dataset.state = 'ready';
 }
 
