@@ -35,6 +35,9 @@ export function register(program: Command): void {
     .option('--estimation-scale <τ>', 'the sampler draws from N(μ, τ²Σ)', num, DEFAULT_CONFIG.estimationScale)
     .option('--logitnorm-tau <τ>', 'logitnorm methods: temperature τ of CE(f / (τ‖f‖)) (0.04: the paper\'s CIFAR-10 value)', num, DEFAULT_CONFIG.logitNormTau)
     .option('--rotation-weight <λ>', 'rotation methods: weight λ of the rotation loss in CE + λ·CE_rot', num, DEFAULT_CONFIG.rotationWeight)
+    .option('--label-smoothing <ε>', 'label smoothing of every method\'s classification cross-entropy: targets (1 − ε)·onehot + ε/K (0: plain cross-entropy)', num, DEFAULT_CONFIG.labelSmoothing)
+    .option('--pixmix-beta <β>', 'PixMix (ares, pixmix-* methods): β of the mixing weights; the image keeps a ~ Beta(β, 1), so a larger β mixes less', num, DEFAULT_CONFIG.pixmixBeta)
+    .option('--pixmix-rounds <k>', 'PixMix (ares, pixmix-* methods): each image gets 1..k mixing rounds', int, DEFAULT_CONFIG.pixmixRounds)
     .option('--ensemble <k>', 'train k models (seeds seed..seed+k−1, same data split) and evaluate them as one: mean logits and features, so every score reads the ensemble (model/ holds it)', int)
     .option('--no-escape', 'ablation: no PixMix (Escape stage)')
     .option('--no-expansion', 'ablation: no feature mixup (Expansion stage)')
@@ -56,6 +59,7 @@ export function register(program: Command): void {
         estimationSource: o.estimationSource, estimationScale: o.estimationScale,
         escape: o.escape, expansion: o.expansion, estimation: o.estimation, tpr: o.tpr, init: o.init, freeze: o.freeze,
         logitNormTau: o.logitnormTau, rotationWeight: o.rotationWeight, ensemble: o.ensemble,
+        labelSmoothing: o.labelSmoothing, pixmixBeta: o.pixmixBeta, pixmixRounds: o.pixmixRounds,
       } satisfies Partial<TrainConfig> & { id: string });
       const result = await runWithProgress(cfg, o.out, Boolean(o.resume), scores, Boolean(o.json));
       if (!result.evaluation) throw new AresError('training stopped before its last epoch');

@@ -84,6 +84,11 @@ export interface TrainConfig {
   logitNormTau: number;
   /** Rotation prediction: weight λ of the rotation loss (CE_class + λ·CE_rot); 0.5 as in the paper's code. */
   rotationWeight: number;
+  /**
+   * Label smoothing ε of every method's classification cross-entropy (targets (1 − ε)·onehot + ε/K);
+   * 0: plain cross-entropy, as before the option (runs written before it have no such key).
+   */
+  labelSmoothing: number;
   /** Target acceptance of ID validation data for the threshold γ. */
   tpr: number;
   /** Start from these weights (a tfjs layers model.json of the same architecture) instead of a fresh initialisation. */
@@ -136,12 +141,18 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'id'> = {
   vosWeight: 0.1,
   logitNormTau: 0.04,
   rotationWeight: 0.5,
+  labelSmoothing: 0,
   tpr: 0.95,
 };
 
 /** TrainConfig.valOod as a list (a single name is the older form). */
 export function valOodList(v: string | string[] | undefined): string[] {
   return v === undefined || v === '' ? [] : Array.isArray(v) ? v : [v];
+}
+
+/** Runs written before `labelSmoothing` existed trained without it (0). */
+export function withStoredLabelSmoothing<T extends { labelSmoothing?: unknown }>(cfg: T): T {
+  return cfg.labelSmoothing === undefined ? { ...cfg, labelSmoothing: 0 } : cfg;
 }
 
 /** The method's stages: which parts of Algorithm 1 run. */

@@ -9,6 +9,7 @@
  * post-hoc score (MSP, energy, ...), reads the raw logits f(x), as in the paper.
  */
 import * as tf from '@tensorflow/tfjs';
+import { classificationLoss } from './ce-step.js';
 
 export const LOGITNORM_DEFAULTS = {
   /** Temperature τ; the paper's value for CIFAR-10. */
@@ -19,12 +20,13 @@ export const LOGITNORM_DEFAULTS = {
 
 /**
  * LogitNorm loss of a batch, a tf scalar for use inside a gradient closure.
- * yOneHot, logits: [B, K]. Mean over the batch of CE(logits_i / (τ·(‖logits_i‖ + ε)), y_i).
+ * yOneHot, logits: [B, K]. Mean over the batch of CE(logits_i / (τ·(‖logits_i‖ + ε)), y_i), the
+ * targets smoothed by labelSmoothing as every method's classification loss (classificationLoss).
  */
-export function logitNormLoss(yOneHot: tf.Tensor2D, logits: tf.Tensor2D, tau: number = LOGITNORM_DEFAULTS.tau): tf.Scalar {
+export function logitNormLoss(yOneHot: tf.Tensor2D, logits: tf.Tensor2D, tau: number = LOGITNORM_DEFAULTS.tau, labelSmoothing = 0): tf.Scalar {
   return tf.tidy(() => {
     const norms = tf.add(tf.norm(logits, 2, 1, true), LOGITNORM_DEFAULTS.epsilon); // [B, 1]
     const normalized = tf.div(logits, tf.mul(norms, tau));
-    return tf.losses.softmaxCrossEntropy(yOneHot, normalized) as tf.Scalar;
+    return classificationLoss(yOneHot, normalized, labelSmoothing);
   });
 }

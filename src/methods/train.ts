@@ -20,7 +20,8 @@ import { negativeEnergy } from '../scores/energy.js';
 import { createClassQueues, createVosParams, enqueueFeatures, sampleVirtualOutliers as vosOutliers, vosLossActive, vosUncertaintyLoss, type ClassQueues, type VosParams } from './vos.js';
 import { checkRestoredDims, checkRestoredSizes, loadCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { applyInit } from './init.js';
-import { stagesOf, usesLogitNorm, usesRotation, type TrainConfig } from './config.js';
+import { stagesOf, usesLogitNorm, usesRotation, withStoredLabelSmoothing, type TrainConfig } from './config.js';
+import { classificationLoss } from './ce-step.js';
 import { logitNormLoss } from './logitnorm.js';
 import { rotationBatch, rotationForward, rotationLoss, ROTATIONS, withRotationHead } from './rotation.js';
 import { createDiscriminationParams, discriminationLoss, type DiscriminationParams } from '../ares/discrimination.js';
@@ -270,17 +271,18 @@ export async function trainStep(s: Session, xRaw: Float32Array, y: Int32Array, e
         // CE on the unrotated quarter of the 4B outputs + λ · the rotation head's CE on all 4B.
         const o = rotationForward(model, x, true);
         const logits = o.logits.slice([0, 0], [b, data.classNames.length]);
-        const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
+        const ce = classificationLoss(yOneHot, logits, cfg.labelSmoothing);
         out.ce = tf.keep(ce);
         out.pred = tf.keep(tf.argMax(logits, 1));
         return tf.add(ce, tf.mul(cfg.rotationWeight, rotationLoss(o.rotation, rotated.labels))) as tf.Scalar;
       }
       const { logits, features } = model.apply(x, true); // logits: [B, K], features h: [B, d]
-      const ce = tf.losses.softmaxCrossEntropy(yOneHot, logits) as tf.Scalar;
+      // The classification loss, label-smoothed when labelSmoothing > 0; the curves' "ce" is it.
+      const ce = classificationLoss(yOneHot, logits, cfg.labelSmoothing);
       out.ce = tf.keep(ce);
       out.pred = tf.keep(tf.argMax(logits, 1));
       // LogitNorm trains on the normalised logits only; ce stays the raw logits' CE, for the curves.
-      if (usesLogitNorm(cfg.method)) return logitNormLoss(yOneHot as tf.Tensor2D, logits, cfg.logitNormTau);
+      if (usesLogitNorm(cfg.method)) return logitNormLoss(yOneHot as tf.Tensor2D, logits, cfg.logitNormTau, cfg.labelSmoothing);
       if (s.pool) {
         // Expansion (lines 4–6): x̃ = λ2·h_i + (1 − λ2)·h_j, no gradient, into the FIFO pool X̃.
         const rng = stepRng(cfg.seed, epoch, batchIndex, 'expansion');
@@ -369,7 +371,7 @@ async function checkpointOf(s: Session, epochsDone: number): Promise<Checkpoint>
 }
 
 function restoreSession(s: Session, ckpt: Checkpoint): number {
-  if (canonicalJson(withStoredAugment(ckpt.config)) !== canonicalJson(s.cfg)) {
+  if (canonicalJson(withStoredLabelSmoothing(withStoredAugment(ckpt.config))) !== canonicalJson(s.cfg)) {
     throw new AresError('the checkpoint was written with a different configuration; resume with the same options (see config in the run folder)', { exitCode: 2 });
   }
   // Everything is checked before anything is assigned: a checkpoint that does not fit leaves the session as it was.

@@ -12,7 +12,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, withStoredLabelSmoothing, type TrainConfig } from '../methods/config.js';
 import { canonicalJson, withStoredAugment } from '../methods/train.js';
 import { AresError } from '../errors.js';
 import type { ScoreName } from '../eval/evaluate.js';
@@ -197,7 +197,7 @@ function withoutUnread(cfg: TrainConfig): TrainConfig {
 
 /** A run folder's stored configuration matches the cell's (`augment: auto` matches what it resolved to; settings the method never reads are not compared). */
 export function sameConfig(stored: TrainConfig, wanted: TrainConfig): boolean {
-  const s = withStoredAugment(stored);
+  const s = withStoredLabelSmoothing(withStoredAugment(stored));
   const w = wanted.augment === 'auto' ? { ...wanted, augment: s.augment } : wanted;
   return canonicalJson(withoutUnread(s)) === canonicalJson(withoutUnread(w));
 }

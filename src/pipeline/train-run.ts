@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
-import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, usesRotation, valOodList, type TrainConfig } from '../methods/config.js';
+import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, usesRotation, valOodList, withStoredLabelSmoothing, type TrainConfig } from '../methods/config.js';
 import { trainEnsemble, ensembleSize } from '../methods/ensemble.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
@@ -78,6 +78,7 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   }
   if (!(cfg.logitNormTau > 0) || !Number.isFinite(cfg.logitNormTau)) throw new AresError(`logitNormTau (LogitNorm's τ) must be a finite number > 0, got ${cfg.logitNormTau}`, { exitCode: 2 });
   if (!(cfg.rotationWeight >= 0) || !Number.isFinite(cfg.rotationWeight)) throw new AresError(`rotationWeight (the rotation loss's λ) must be a finite number >= 0, got ${cfg.rotationWeight}`, { exitCode: 2 });
+  if (!(cfg.labelSmoothing >= 0 && cfg.labelSmoothing < 1)) throw new AresError(`labelSmoothing (--label-smoothing) must be a number in [0, 1), got ${cfg.labelSmoothing}`, { exitCode: 2 });
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
   if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
@@ -220,7 +221,7 @@ function storedConfig(out: string): TrainConfig | null {
   const file = join(out, 'config.json');
   if (!existsSync(file)) return null;
   try {
-    return withStoredAugment(JSON.parse(readFileSync(file, 'utf8')) as TrainConfig);
+    return withStoredLabelSmoothing(withStoredAugment(JSON.parse(readFileSync(file, 'utf8')) as TrainConfig));
   } catch (err) {
     throw new AresError(`cannot read the run's configuration: ${(err as Error).message}`, { file });
   }
