@@ -51,4 +51,19 @@ describe('shipped experiment configs', () => {
     writeFileSync(file, JSON.stringify({ ...raw, pairedAblations: ['ARES (typo)'] }));
     expect(() => readBenchmarkConfig(file)).toThrow(/bad\.json.*"pairedAblations" names "ARES \(typo\)"|"pairedAblations" names "ARES \(typo\)".*bad\.json/s);
   });
+
+  it('the near-OOD grid: every method of the comparison on 5 seeds, rotpred only where the rotation head exists', () => {
+    const c = read('near-ood-grid-fashion-mnist');
+    expect(c.paired).toEqual(['CE', 'PixMix-only']);
+    const methods = c.entries.map((e) => cellConfig(c, e, e.seeds[0]).method);
+    for (const m of ['ce', 'pixmix-only', 'ares', 'logitnorm', 'pixmix-logitnorm', 'rotation', 'pixmix-rotation']) expect(methods).toContain(m);
+    for (const { e, cfg } of cells('near-ood-grid-fashion-mnist')) {
+      expect(e.seeds).toEqual([0, 1, 2, 3, 4]);
+      expect(cfg.idClasses).toEqual([0, 1, 2, 3, 4, 5]);
+      const scores = e.scores ?? c.scores;
+      expect(scores.includes('rotpred')).toBe(cfg.method === 'rotation' || cfg.method === 'pixmix-rotation');
+      expect(scores).toEqual(expect.arrayContaining(['mls', 'gen', 'react', 'ash', 'scale', 'vim', 'knn', 'energy']));
+    }
+    expect(c.entries.some((e) => cellConfig(c, e, 0).ensemble === 3)).toBe(true);
+  });
 });
