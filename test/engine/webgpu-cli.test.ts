@@ -32,7 +32,7 @@ describe('--backend webgpu and auto without an adapter', () => {
     const r = await runCli(['eval', '--run', 'no-such-run', '--backend', 'webgpu'], NO_DRIVER);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ares: error: backend "webgpu": no WebGPU adapter found/m);
-    const a = await runCli(['predict', '--run', 'no-such-run', 'x.png'], { ...NO_DRIVER, ARES_BACKEND: 'auto' });
+    const a = await runCli(['eval', '--run', 'no-such-run'], { ...NO_DRIVER, ARES_BACKEND: 'auto' });
     expect(a.stderr).toMatch(/^ares: backend auto: wasm \(no WebGPU adapter\)$/m);
     expect(a.stderr).toMatch(/no-such-run/); // then it goes on, on wasm, to the missing run folder
   });
