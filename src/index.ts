@@ -27,7 +27,7 @@ export { train as trainModel, type TrainedModel, type EpochRecord, type StepStat
 export { resolveConfig, trainRun, type TrainRunOptions, type TrainRunResult } from './pipeline/train-run.js';
 
 // Evaluation, metrics, scores
-export { evaluate, forwardSet, detectorWithScore, SCORE_NAMES, type ScoreName, type EvaluationResult } from './eval/evaluate.js';
+export { evaluate, evaluateAsync, forwardSet, forwardSetAsync, detectorWithScore, SCORE_NAMES, type ScoreName, type EvaluationResult } from './eval/evaluate.js';
 export * as metrics from './metrics/index.js';
 export * as detectors from './scores/index.js';
 

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { initEngine } from '../engine/backend.js';
 import { AresError } from '../errors.js';
 import { InvalidArgumentError } from 'commander';
-import { detectorWithScore, evaluate, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
+import { detectorWithScore, evaluateAsync, SCORE_NAMES, type ScoreName } from '../eval/evaluate.js';
 import { scoreArraysOf } from '../eval/score-arrays.js';
 import { claimRunFolder, writeRun } from '../run/folder.js';
 import { loadRun } from '../pipeline/load-run.js';
@@ -39,7 +39,7 @@ export function register(program: Command): void {
       if (run.detector.model?.features === null && needing.length > 0) {
         throw new AresError(`the run's graph model has no features node, which ${needing.join(', ')} read; fit it again with --features <node>`, { file: run.folder.paths.detector, exitCode: 2 });
       }
-      const e = evaluate(run.model, { ...data, normalization: run.detector.normalization }, {
+      const e = await evaluateAsync(run.model, { ...data, normalization: run.detector.normalization }, {
         scores, energyWeights, tpr: run.detector.threshold.tpr, auto, seed: cfg.seed, batchSize: o.batchSize,
         ...(run.detector.model?.features === null ? { autoCandidates: LOGIT_CANDIDATES } : {}),
       });

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { AresError } from '../errors.js';
 import { fsError } from '../util/fs.js';
 import { BACKEND_REQUESTS } from '../engine/backend-names.js';
-import { BACKEND_COMMANDS, backendForCommand, backendOption } from './backend-option.js';
+import { BACKEND_COMMANDS, backendOption } from './backend-option.js';
 
 /**
  * Each command lives in its own file under src/cli/ and exports `register(program)`.
@@ -36,8 +36,7 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
   program.hook('preAction', (cmd, action) => {
     // The command's own --backend (after its name) wins over the program's (before it).
     const flag = (action.opts().backend ?? cmd.opts().backend) as string | undefined;
-    const backend = backendForCommand(action.name(), flag, (line) => process.stderr.write(`${line}\n`));
-    if (backend) process.env.ARES_BACKEND = backend;
+    if (flag) process.env.ARES_BACKEND = flag;
   });
   return program;
 }

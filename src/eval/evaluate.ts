@@ -13,7 +13,10 @@ import { ash, energy, fittedScoreSpec, gen, GEN_DEFAULTS, knn, mahalanobis, mls,
 import { accuracy, argmaxRows, oodMetrics, thresholdAtTpr, type OodMetrics } from '../metrics/index.js';
 import type { Classifier } from '../models/types.js';
 import type { DetectorSpec } from '../run/detector.js';
-import { requireRotationHead, ROTATIONS, rotpredScores } from '../methods/rotation.js';
+import { requireRotationHead, ROTATIONS, rotpredScores, rotpredScoresAsync } from '../methods/rotation.js';
+import { initEngine } from '../engine/backend.js';
+import { odinScoresAsync, type OdinRunOptions } from '../scores/odin.js';
+import { FITTED_SCORE_NAMES } from '../scores/types.js';
 import { AUTO_CANDIDATES, autoValidationSetMakers, selectScore, type AutoCandidate, type ScoreSelection } from './auto-score.js';
 
 export type ScoreName = 'energy' | 'msp' | 'mls' | 'gen' | 'odin' | 'mahalanobis' | 'knn' | 'vim' | 'rmds' | 'react' | 'ash' | 'scale' | 'rotpred';
@@ -49,25 +52,55 @@ export function forwardBatchFor(model: Classifier): number {
 
 /** Logits and features of every image of `set`; `batchSize` defaults to forwardBatchFor(model). */
 export function forwardSet(model: Classifier, set: ImageSet, normalization: Normalization, batchSize?: number): SetOutputs {
-  const k = model.numClasses, d = model.featureDim;
-  const logits = new Float32Array(set.count * k);
-  const features = new Float32Array(set.count * d);
-  if (set.count === 0) return { name: set.name, rows: 0, logits: { data: logits, rows: 0, cols: k }, features: { data: features, rows: 0, cols: d }, labels: set.labels };
+  const out = emptyOutputs(model, set);
   let row = 0;
-  for (const batch of batches(set, { batchSize: batchSize ?? forwardBatchFor(model), shuffle: false, normalization })) {
+  for (const batch of forwardBatches(model, set, normalization, batchSize)) {
     tf.tidy(() => {
-      const out = model.apply(tf.tensor4d(batch.x, [batch.size, ...set.shape]), false);
-      logits.set(out.logits.dataSync(), row * k);
-      features.set(out.features.dataSync(), row * d);
+      const o = forwardBatch(model, batch.x, batch.size, set.shape);
+      out.logits.data.set(o.logits.dataSync(), row * model.numClasses);
+      out.features.data.set(o.features.dataSync(), row * model.featureDim);
     });
     row += batch.size;
   }
+  return out;
+}
+
+/**
+ * forwardSet with awaited reads: the one that runs on every backend, webgpu included (whose
+ * tensors cannot be read synchronously in Node). Same kernels, so the same numbers as forwardSet.
+ */
+export async function forwardSetAsync(model: Classifier, set: ImageSet, normalization: Normalization, batchSize?: number): Promise<SetOutputs> {
+  const out = emptyOutputs(model, set);
+  let row = 0;
+  for (const batch of forwardBatches(model, set, normalization, batchSize)) {
+    const o = tf.tidy(() => forwardBatch(model, batch.x, batch.size, set.shape));
+    try {
+      out.logits.data.set(await o.logits.data() as Float32Array, row * model.numClasses);
+      out.features.data.set(await o.features.data() as Float32Array, row * model.featureDim);
+    } finally {
+      tf.dispose([o.logits, o.features]);
+    }
+    row += batch.size;
+  }
+  return out;
+}
+
+function emptyOutputs(model: Classifier, set: ImageSet): SetOutputs & { logits: { data: Float32Array }; features: { data: Float32Array } } {
+  const k = model.numClasses, d = model.featureDim;
   return {
     name: set.name, rows: set.count,
-    logits: { data: logits, rows: set.count, cols: k },
-    features: { data: features, rows: set.count, cols: d },
+    logits: { data: new Float32Array(set.count * k), rows: set.count, cols: k },
+    features: { data: new Float32Array(set.count * d), rows: set.count, cols: d },
     labels: set.labels,
   };
+}
+
+function forwardBatches(model: Classifier, set: ImageSet, normalization: Normalization, batchSize?: number) {
+  return set.count === 0 ? [] : batches(set, { batchSize: batchSize ?? forwardBatchFor(model), shuffle: false, normalization });
+}
+
+function forwardBatch(model: Classifier, x: Float32Array, size: number, shape: ImageSet['shape']): { logits: tf.Tensor2D; features: tf.Tensor2D } {
+  return model.apply(tf.tensor4d(x, [size, ...shape]), false);
 }
 
 export interface ScoredSet { name: string; scores: Float64Array }
@@ -108,31 +141,125 @@ export interface EvaluateOptions {
   autoCandidates?: readonly AutoCandidate[];
 }
 
-export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
+/** The scores that run the model themselves (perturbed or rotated inputs) instead of reading a forward pass. */
+type ModelScoreName = 'odin' | 'rotpred';
+
+/**
+ * Everything evaluate reads from the model, apart from the scoring that needs none of it: the
+ * forward outputs of a set, the far validation sets' outputs (auto), the linear head's weights,
+ * and the scores that run the model themselves. evaluate computes them as they are asked for;
+ * evaluateAsync reads them all first with awaited reads.
+ */
+interface ModelReads {
+  outputs(set: ImageSet): SetOutputs;
+  far(): SetOutputs[];
+  head(): { kernel: Float32Array; bias: Float32Array | null } | null;
+  modelScores(name: ModelScoreName, set: ImageSet): Float64Array;
+}
+
+function checkedScoreNames(opts: EvaluateOptions): ScoreName[] {
   // auto's candidates share this one forward pass (and each its one fit) with the scores asked for.
   const asked = opts.scores ?? (opts.auto ? [] : ['energy']);
   for (const n of asked) if (!SCORE_NAMES.includes(n)) throw new AresError(`unknown score "${n}"; choose from ${SCORE_NAMES.join(', ')} or all`, { exitCode: 2 });
-  const tpr = opts.tpr ?? 0.95;
+  return asked;
+}
+
+export function evaluate(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): EvaluationResult {
   const norm = data.normalization;
   const b = opts.batchSize;
-  const test = forwardSet(model, data.test, norm, b);
-  const val = forwardSet(model, data.val, norm, b);
-  const ood = data.ood.map((s) => forwardSet(model, s, norm, b));
-  const valOod = data.valOod.map((s) => forwardSet(model, s, norm, b));
+  return evaluateWith(model, data, opts, {
+    outputs: (set) => forwardSet(model, set, norm, b),
+    far: () => autoValidationSetMakers(data, opts.seed ?? 0).map((make) => forwardSet(model, make(), norm, b)),
+    head: () => model.headWeights?.() ?? null,
+    modelScores: (name, set) => (name === 'odin'
+      ? withInputs(set, norm, (inputs) => odinDetector(model, data, opts).score({ model, inputs }))
+      : rotpredScores(model, set, norm, rotpredBatch(model, opts))),
+  });
+}
+
+/**
+ * evaluate with awaited reads, for every backend and the one for webgpu: forward passes, ODIN and
+ * rotpred run on the current backend (the GPU) and are read with await first; then the scoring,
+ * which reads only those plain arrays, runs as evaluate's does. On wasm and cpu the numbers are
+ * evaluate's, bit for bit (the same kernels on the same batches).
+ */
+export async function evaluateAsync(model: Classifier, data: PreparedDataset, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const asked = checkedScoreNames(opts);
+  const norm = data.normalization;
+  const b = opts.batchSize;
+  // Read ahead only what the scoring will ask for: the training set only for fitted scores.
+  const fits = opts.auto || asked.some((n) => (FITTED_SCORE_NAMES as readonly string[]).includes(n));
+  const sets = [data.test, data.val, ...data.ood, ...data.valOod, ...(fits ? [data.train] : [])];
+  const outputs = new Map<ImageSet, SetOutputs>();
+  for (const set of sets) if (!outputs.has(set)) outputs.set(set, await forwardSetAsync(model, set, norm, b));
+  const far: SetOutputs[] = [];
+  // One generated set at a time, as evaluate makes them (each may be tens of MB).
+  if (opts.auto) for (const make of autoValidationSetMakers(data, opts.seed ?? 0)) far.push(await forwardSetAsync(model, make(), norm, b));
+  const head = fits ? await (model.headWeightsAsync?.() ?? model.headWeights?.() ?? null) : null;
+  const modelScores = new Map<ModelScoreName, Map<ImageSet, Float64Array>>();
+  for (const name of asked) {
+    if (name !== 'odin' && name !== 'rotpred') continue;
+    const bySet = new Map<ImageSet, Float64Array>();
+    for (const set of sets) {
+      if (set === data.train || bySet.has(set)) continue;
+      bySet.set(set, name === 'odin'
+        ? await withInputsAsync(set, norm, async (inputs) => {
+          const det = odinDetector(model, data, opts);
+          return (await odinScoresAsync(model, inputs, [det.params.epsilon as number], odinRunOptions(det)))[0];
+        })
+        : await rotpredScoresAsync(model, set, norm, rotpredBatch(model, opts)));
+    }
+    modelScores.set(name, bySet);
+  }
+  const reads: ModelReads = {
+    outputs: (set) => outputs.get(set) ?? bug(`no outputs read for ${set.name}`),
+    far: () => far,
+    head: () => head,
+    modelScores: (name, set) => modelScores.get(name)?.get(set) ?? bug(`no ${name} scores read for ${set.name}`),
+  };
+  return onSyncReadableBackend(() => evaluateWith(model, data, opts, reads));
+}
+
+function bug(what: string): never {
+  throw new Error(`evaluateAsync: ${what}`);
+}
+
+/**
+ * Runs `f`, which reads no model tensors, on a backend with synchronous reads: knn's matrix product
+ * and top-k (src/scores/knn.ts) read their result with dataSync, which webgpu cannot do in Node. The
+ * inputs are plain arrays, so they are uploaded to wasm as they are; webgpu is current again after.
+ */
+async function onSyncReadableBackend<T>(f: () => T): Promise<T> {
+  if (tf.getBackend() !== 'webgpu') return f();
+  await initEngine({ backend: 'wasm' });
+  try {
+    return f();
+  } finally {
+    await initEngine({ backend: 'webgpu' });
+  }
+}
+
+function evaluateWith(model: Classifier, data: PreparedDataset, opts: EvaluateOptions, reads: ModelReads): EvaluationResult {
+  const asked = checkedScoreNames(opts);
+  const tpr = opts.tpr ?? 0.95;
+  const test = reads.outputs(data.test);
+  const val = reads.outputs(data.val);
+  const ood = data.ood.map((s) => reads.outputs(s));
+  const valOod = data.valOod.map((s) => reads.outputs(s));
   const acc = accuracy(argmaxRows(test.logits.data, model.numClasses), test.labels!);
 
   const result: EvaluationResult = { accuracy: acc, thresholds: {}, tpr, ood: [], valOod: [], fitted: {}, warnings: [], scores: {}, outputs: { test, ood, valOod } };
   // One forward pass over the ID training set serves every detector fitted on it.
   let trainData: LabelledOutputsIn | null = null;
-  const fitData = () => trainData ??= trainingOutputs(model, data, b);
+  const fitData = () => trainData ??= trainingOutputs(model, data, reads);
   const scorers: Partial<Record<ScoreName, (o: SetOutputs, set: ImageSet) => Float64Array>> = {};
-  const scorerOf = (name: ScoreName) => scorers[name] ??= scorer(name, model, data, opts, fitData, result);
+  const scorerOf = (name: ScoreName) => scorers[name] ??= scorer(name, opts, fitData, result, reads);
   const valCache: Partial<Record<ScoreName, Float64Array>> = {};
   const valScoresOf = (name: ScoreName) => valCache[name] ??= scorerOf(name)(val, data.val);
   if (opts.auto) {
     // The candidates are scored on validation data only; the test split is scored below for the
     // pick (and the scores asked for), so auto costs no test-set scoring of the others.
-    const far = autoValidationSetMakers(data, opts.seed ?? 0).map((make) => forwardSet(model, make(), norm, b));
+    const far = reads.far();
     const candidates = opts.autoCandidates ?? AUTO_CANDIDATES;
     const pick = <T>(f: (name: AutoCandidate) => T) => Object.fromEntries(candidates.map((n) => [n, f(n)])) as Partial<Record<AutoCandidate, T>>;
     // A candidate that cannot be fitted on this data (knn with fewer training images than k) is
@@ -171,9 +298,9 @@ export function evaluate(model: Classifier, data: PreparedDataset, opts: Evaluat
   return result;
 }
 
-/** A function from a set's outputs (and, for ODIN, its images) to scores, higher = more in-distribution. */
-function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts: EvaluateOptions,
-  fitData: () => LabelledOutputsIn, result: EvaluationResult): (o: SetOutputs, set: ImageSet) => Float64Array {
+/** A function from a set's outputs (and, for ODIN and rotpred, its images) to scores, higher = more in-distribution. */
+function scorer(name: ScoreName, opts: EvaluateOptions, fitData: () => LabelledOutputsIn, result: EvaluationResult,
+  reads: ModelReads): (o: SetOutputs, set: ImageSet) => Float64Array {
   // Detectors fitted on ID *training* outputs (never validation or OOD data), with their defaults.
   const fitted = (det: Detector<OutputsIn, LabelledOutputsIn, unknown>) => {
     det.fit(fitData());
@@ -205,26 +332,36 @@ function scorer(name: ScoreName, model: Classifier, data: PreparedDataset, opts:
     case 'react': return fitted(react());
     case 'ash': return fitted(ash());
     case 'scale': return fitted(scale());
-    case 'odin': {
-      // ε fixed as in the ODIN paper (T = 1000, ε = 0.0014): no OOD data is used to choose it.
-      // Its passes keep gradients too: half the forward batch, at most ODIN's own 128 (small models keep 128).
-      const batchSize = Math.max(1, Math.min(128, Math.floor((opts.batchSize ?? forwardBatchFor(model)) / 2)));
-      const det = odin({ inputStd: data.normalization.std, batchSize });
-      return (_o, set) => withInputs(set, data.normalization, (inputs) => det.score({ model, inputs }));
-    }
-    case 'rotpred': {
-      // Four forward passes per image (its rotations), like ODIN its own: a quarter of the forward batch.
-      requireRotationHead(model);
-      const batchSize = Math.max(1, Math.floor((opts.batchSize ?? forwardBatchFor(model)) / ROTATIONS));
-      return (_o, set) => rotpredScores(model, set, data.normalization, batchSize);
-    }
+    case 'odin':
+    case 'rotpred':
+      return (_o, set) => reads.modelScores(name, set);
   }
 }
 
+/** ODIN as evaluate runs it. */
+function odinDetector(model: Classifier, data: PreparedDataset, opts: EvaluateOptions) {
+  // ε fixed as in the ODIN paper (T = 1000, ε = 0.0014): no OOD data is used to choose it.
+  // Its passes keep gradients too: half the forward batch, at most ODIN's own 128 (small models keep 128).
+  const batchSize = Math.max(1, Math.min(128, Math.floor((opts.batchSize ?? forwardBatchFor(model)) / 2)));
+  return odin({ inputStd: data.normalization.std, batchSize });
+}
+
+/** The options odinScores runs `det` with. */
+function odinRunOptions(det: ReturnType<typeof odin>): OdinRunOptions {
+  const p = det.params;
+  return { temperature: p.temperature as number, batchSize: p.batchSize as number, inputStd: p.inputStd as readonly number[] | undefined };
+}
+
+/** rotpred's batch: four forward passes per image (its rotations), so a quarter of the forward batch. */
+function rotpredBatch(model: Classifier, opts: EvaluateOptions): number {
+  requireRotationHead(model);
+  return Math.max(1, Math.floor((opts.batchSize ?? forwardBatchFor(model)) / ROTATIONS));
+}
+
 /** Logits, features and labels of the ID training set, plus the head's weights when it is linear. */
-function trainingOutputs(model: Classifier, data: PreparedDataset, batchSize?: number): LabelledOutputsIn {
-  const train = forwardSet(model, data.train, data.normalization, batchSize);
-  const w = model.headWeights?.() ?? null;
+function trainingOutputs(model: Classifier, data: PreparedDataset, reads: ModelReads): LabelledOutputsIn {
+  const train = reads.outputs(data.train);
+  const w = reads.head();
   return {
     logits: train.logits, features: train.features, labels: data.train.labels!,
     ...(w ? { head: { kernel: { data: w.kernel, rows: model.featureDim, cols: model.numClasses }, bias: w.bias } } : {}),
@@ -251,10 +388,7 @@ export function detectorWithScore(base: DetectorSpec, e: EvaluationResult, name:
 }
 
 function withInputs<T>(set: ImageSet, norm: Normalization, f: (x: tf.Tensor4D) => T): T {
-  const x = new Float32Array(set.images);
-  const c = set.shape[2];
-  for (let i = 0; i < x.length; i++) x[i] = (x[i] - norm.mean[i % c]) / norm.std[i % c];
-  const t = tf.tensor4d(x, [set.count, ...set.shape]);
+  const t = normalizedInputs(set, norm);
   let result: T;
   try {
     result = f(t);
@@ -264,4 +398,24 @@ function withInputs<T>(set: ImageSet, norm: Normalization, f: (x: tf.Tensor4D) =
   }
   t.dispose();
   return result;
+}
+
+async function withInputsAsync<T>(set: ImageSet, norm: Normalization, f: (x: tf.Tensor4D) => Promise<T>): Promise<T> {
+  const t = normalizedInputs(set, norm);
+  let result: T;
+  try {
+    result = await f(t);
+  } catch (err) {
+    disposeAfterError(err, t);
+    throw err;
+  }
+  t.dispose();
+  return result;
+}
+
+function normalizedInputs(set: ImageSet, norm: Normalization): tf.Tensor4D {
+  const x = new Float32Array(set.images);
+  const c = set.shape[2];
+  for (let i = 0; i < x.length; i++) x[i] = (x[i] - norm.mean[i % c]) / norm.std[i % c];
+  return tf.tensor4d(x, [set.count, ...set.shape]);
 }

@@ -17,7 +17,7 @@ import { initEngine, type EngineInfo } from '../engine/backend.js';
 import { disposeAfterError } from '../engine/memory.js';
 import { scoreArraysOf } from '../eval/score-arrays.js';
 import { AUTO_CANDIDATES, LOGIT_CANDIDATES, type ScoreSelection } from '../eval/auto-score.js';
-import { evaluate, forwardBatchFor, forwardSet, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
+import { evaluateAsync, forwardBatchFor, forwardSetAsync, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { createDetector, type Detector } from '../export/predictor.js';
 import { isGraphModelJson, parseModelJsonText, validateModelJson, type ModelJson } from '../export/model-json.js';
 import { fromGraph } from '../models/graph-classifier.js';
@@ -311,7 +311,7 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     if (!loaded.train.labels) {
       if (options.match) throw new AresError(`--match ${options.match}: the ID data has no classes to match (an unlabelled folder; its labels are the model's predictions)`, { exitCode: 2 });
       options.onPhase?.('labelling the unlabelled ID images with the model\'s predictions');
-      ({ data, match: classes } = labelByModel({ ...loaded, normalization }, classifier, modelLabels, batchSize));
+      ({ data, match: classes } = await labelByModel({ ...loaded, normalization }, classifier, modelLabels, batchSize));
     } else {
       classes = matchClasses(loaded.classNames, parts.numClasses, modelLabels, options.match, user.path || 'the model');
       const aligned = alignClasses({ ...loaded, normalization }, classes, dataCfg);
@@ -325,10 +325,10 @@ export async function fit(model: string | tf.LayersModel, id: string | PreparedD
     const autoCandidates = setup.graph?.features === null ? LOGIT_CANDIDATES : undefined;
     options.onPhase?.((auto ? `fitting ${[...new Set([...scores, ...(autoCandidates ?? AUTO_CANDIDATES)])].join(', ')} and choosing one on validation data (--score auto)` : `fitting ${scores.join(', ')}`)
       + ` (forward passes of ${batchSize} images)`);
-    checkFiniteOutputs(classifier, data, user.path, batchSize);
+    await checkFiniteOutputs(classifier, data, user.path, batchSize);
     let evaluation: EvaluationResult;
     try {
-      evaluation = evaluate(classifier, data, { scores, tpr, batchSize, auto, seed: dataCfg.seed, autoCandidates });
+      evaluation = await evaluateAsync(classifier, data, { scores, tpr, batchSize, auto, seed: dataCfg.seed, autoCandidates });
     } catch (err) {
       // NaN outputs on images past the probe surface in the metrics as "score i is NaN": say whose and why.
       if (err instanceof AresError && / is NaN$/.test(err.message)) {
@@ -402,11 +402,11 @@ const PROBE_IMAGES = 32;
  * naming the model: checked first on a few ID validation images, the message names the model file
  * (`modelFile`: model.json's path, '' for a model passed in memory).
  */
-function checkFiniteOutputs(classifier: Classifier, data: PreparedDataset, modelFile: string, batchSize: number): void {
+async function checkFiniteOutputs(classifier: Classifier, data: PreparedDataset, modelFile: string, batchSize: number): Promise<void> {
   const n = Math.min(PROBE_IMAGES, data.val.count);
   const per = data.val.shape[0] * data.val.shape[1] * data.val.shape[2];
   const probe: ImageSet = { ...data.val, count: n, images: data.val.images.subarray(0, n * per), labels: data.val.labels?.subarray(0, n) };
-  const out = forwardSet(classifier, probe, data.normalization, batchSize);
+  const out = await forwardSetAsync(classifier, probe, data.normalization, batchSize);
   for (const [what, m] of [['logits', out.logits], ['features', out.features]] as const) {
     const i = m.data.findIndex((v) => !Number.isFinite(v));
     if (i >= 0) {

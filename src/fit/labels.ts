@@ -6,7 +6,7 @@
 import { applyLabelMap, type PreparedDataset } from '../data/prepare.js';
 import type { ImageSet, Normalization } from '../data/types.js';
 import { AresError } from '../errors.js';
-import { forwardSet } from '../eval/evaluate.js';
+import { forwardSetAsync } from '../eval/evaluate.js';
 import { argmaxRows } from '../metrics/summary.js';
 import type { Classifier } from '../models/types.js';
 import type { DataConfig } from '../pipeline/train-run.js';
@@ -30,14 +30,14 @@ export function alignClasses(data: PreparedDataset, match: ClassMatch, dataCfg: 
 }
 
 /** The model's top class for every image of `set`: the labels of an unlabelled ID folder. */
-function predictedLabels(classifier: Classifier, set: ImageSet, normalization: Normalization, batchSize: number): Int32Array {
-  return argmaxRows(forwardSet(classifier, set, normalization, batchSize).logits.data, classifier.numClasses);
+async function predictedLabels(classifier: Classifier, set: ImageSet, normalization: Normalization, batchSize: number): Promise<Int32Array> {
+  return argmaxRows((await forwardSetAsync(classifier, set, normalization, batchSize)).logits.data, classifier.numClasses);
 }
 
 /** An unlabelled ID set labelled with the model's own predictions (accuracy is then not measured). */
-export function labelByModel(data: PreparedDataset, classifier: Classifier, modelLabels: string[] | null, batchSize: number): { data: PreparedDataset; match: ClassMatch } {
-  const label = (set: ImageSet) => ({ ...set, labels: predictedLabels(classifier, set, data.normalization, batchSize) });
-  const [train, val, test] = [data.train, data.val, data.test].map(label);
+export async function labelByModel(data: PreparedDataset, classifier: Classifier, modelLabels: string[] | null, batchSize: number): Promise<{ data: PreparedDataset; match: ClassMatch }> {
+  const label = async (set: ImageSet) => ({ ...set, labels: await predictedLabels(classifier, set, data.normalization, batchSize) });
+  const train = await label(data.train), val = await label(data.val), test = await label(data.test);
   const match = matchPredictions(train.labels, classifier.numClasses, modelLabels);
   const named = (set: ImageSet) => ({ ...set, classNames: match.classNames });
   return { data: { ...data, train: named(train), val: named(val), test: named(test), classNames: match.classNames }, match };

@@ -83,7 +83,7 @@ export async function ensembleClassifier(members: Classifier[]): Promise<Classif
   const model = tf.model({ inputs: input, outputs });
   const c = fromLayers(first.name, model, model.getLayer('head'), first.inputShape, first.numClasses, first.featureDim);
   // No single linear head maps the mean features to the mean logits (see the file header).
-  return { ...c, headWeights: () => null };
+  return { ...c, headWeights: () => null, headWeightsAsync: async () => null };
 }
 
 /**

@@ -171,19 +171,43 @@ export function rotpredFromOutputs(logits: ArrayLike<number>, rotationLogits: Ar
  * `batchSize` images (4·batchSize pass through the network at once).
  */
 export function rotpredScores(model: Classifier, set: ImageSet, normalization: Normalization, batchSize: number): Float64Array {
-  requireRotationHead(model);
-  checkSquare(set.shape, `the rotpred score of ${set.name}`);
   const out = new Float64Array(set.count);
-  const K = model.numClasses;
   let row = 0;
-  for (const batch of batches(set, { batchSize: Math.max(1, batchSize), shuffle: false, normalization })) {
-    const rot = rotationBatch(batch.x, set.shape, batch.size);
+  for (const batch of rotpredBatches(model, set, normalization, batchSize)) {
     tf.tidy(() => {
-      const o = rotationForward(model, tf.tensor4d(rot.x, [ROTATIONS * batch.size, ...set.shape]), false);
-      const logits = o.logits.slice([0, 0], [batch.size, K]).dataSync();
-      out.set(rotpredFromOutputs(logits, o.rotation.dataSync(), batch.size, K), row);
+      const o = rotpredOutputs(model, set, batch.x, batch.size);
+      out.set(rotpredFromOutputs(o.logits.dataSync(), o.rotation.dataSync(), batch.size, model.numClasses), row);
     });
     row += batch.size;
   }
   return out;
+}
+
+/** rotpredScores with awaited reads: the one that runs on webgpu (no synchronous reads in Node). Same numbers. */
+export async function rotpredScoresAsync(model: Classifier, set: ImageSet, normalization: Normalization, batchSize: number): Promise<Float64Array> {
+  const out = new Float64Array(set.count);
+  let row = 0;
+  for (const batch of rotpredBatches(model, set, normalization, batchSize)) {
+    const o = tf.tidy(() => rotpredOutputs(model, set, batch.x, batch.size));
+    try {
+      out.set(rotpredFromOutputs(await o.logits.data(), await o.rotation.data(), batch.size, model.numClasses), row);
+    } finally {
+      tf.dispose([o.logits, o.rotation]);
+    }
+    row += batch.size;
+  }
+  return out;
+}
+
+function rotpredBatches(model: Classifier, set: ImageSet, normalization: Normalization, batchSize: number) {
+  requireRotationHead(model);
+  checkSquare(set.shape, `the rotpred score of ${set.name}`);
+  return batches(set, { batchSize: Math.max(1, batchSize), shuffle: false, normalization });
+}
+
+/** The class logits of the unrotated images and the rotation logits of all four rotations. */
+function rotpredOutputs(model: Classifier, set: ImageSet, x: Float32Array, size: number): { logits: tf.Tensor; rotation: tf.Tensor } {
+  const rot = rotationBatch(x, set.shape, size);
+  const o = rotationForward(model, tf.tensor4d(rot.x, [ROTATIONS * size, ...set.shape]), false);
+  return { logits: o.logits.slice([0, 0], [size, model.numClasses]), rotation: o.rotation };
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { readFloat32 } from '../engine/read.js';
 import type { Classifier, ModelName } from './types.js';
 
 /**
@@ -22,11 +23,21 @@ export function fromLayers(name: ModelName, model: tf.LayersModel, head: tf.laye
       return head.apply(features) as tf.Tensor2D;
     },
     headWeights() {
-      const cfg = head.getConfig();
-      if (head.getClassName() !== 'Dense' || (cfg.activation !== undefined && cfg.activation !== 'linear')) return null;
+      if (!linearHead(head)) return null;
       const [kernel, bias] = head.getWeights();
       // Copies: dataSync may hand out the variable's own buffer.
       return { kernel: Float32Array.from(kernel.dataSync()), bias: bias ? Float32Array.from(bias.dataSync()) : null };
     },
+    async headWeightsAsync() {
+      if (!linearHead(head)) return null;
+      const [kernel, bias] = head.getWeights();
+      return { kernel: await readFloat32(kernel), bias: bias ? await readFloat32(bias) : null };
+    },
   };
+}
+
+/** A Dense head without activation: logits = features·kernel + bias, which ViM and the shaping scores need. */
+function linearHead(head: tf.layers.Layer): boolean {
+  const cfg = head.getConfig();
+  return head.getClassName() === 'Dense' && (cfg.activation === undefined || cfg.activation === 'linear');
 }

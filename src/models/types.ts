@@ -33,6 +33,8 @@ export interface Classifier {
    * bias [K] or null); null otherwise. Post-hoc scores read them (ViM's origin).
    */
   headWeights?(): { kernel: Float32Array; bias: Float32Array | null } | null;
+  /** headWeights with awaited reads (webgpu: a GPU-held variable cannot be read synchronously in Node); absent = use headWeights. */
+  headWeightsAsync?(): Promise<{ kernel: Float32Array; bias: Float32Array | null } | null>;
   /** The underlying tfjs-layers model (inputs -> [logits, features]) for saving in tfjs format. */
   readonly layersModel: tf.LayersModel;
 }

@@ -12,7 +12,7 @@ import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type S
 import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
 import { initEngine, moveVariables, type EngineInfo } from '../engine/backend.js';
-import { evaluate, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
+import { evaluateAsync, SCORE_NAMES, type EvaluationResult, type ScoreName } from '../eval/evaluate.js';
 import { MODEL_NAMES } from '../models/index.js';
 import { writeJsonAtomic } from '../util/fs.js';
 import { AUGMENT_MODES } from '../data/augment.js';
@@ -167,17 +167,17 @@ async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: 
     onStep: (st) => { lock?.heartbeat(); opts.onStep?.(st); },
   });
   if (!trained.finished) return { config: cfg, engine, trained, data, evaluation: null, seconds: (performance.now() - t0) / 1000 };
-  if (engine.backend === 'webgpu') {
-    // Scoring reads every batch's logits and features synchronously, which webgpu cannot do in
-    // Node: the trained weights move to wasm (by value, read with await) and the run is scored there.
-    opts.onPhase?.('evaluating on wasm (scoring on webgpu is not written yet)');
-    await moveVariables(trained.model.allVariables, 'wasm');
-  } else {
-    opts.onPhase?.('evaluating');
-  }
-  const evaluation = evaluate(trained.model, data, {
+  opts.onPhase?.('evaluating');
+  // Awaited reads: on webgpu the run is scored there (forward passes, ODIN, rotpred).
+  const evaluation = await evaluateAsync(trained.model, data, {
     scores: withMethodScores(cfg, opts.scores ?? (opts.auto ? [] : ['energy'])), energyWeights: trained.energyWeights, tpr: cfg.tpr, auto: opts.auto, seed: cfg.seed,
   });
+  if (engine.backend === 'webgpu') {
+    // Writing the run folder (the head's outputs on the virtual outliers) and the callers that use
+    // the trained model read synchronously, which webgpu cannot do in Node: the weights move to
+    // wasm (by value, read with await), as before scoring ran on webgpu.
+    await moveVariables(trained.model.allVariables, 'wasm');
+  }
   const result = { config: cfg, engine, trained, data, evaluation, seconds: (performance.now() - t0) / 1000 };
   if (opts.out) {
     opts.onPhase?.('writing the run folder and report');

@@ -8,7 +8,7 @@ export { energy, negativeEnergy, negativeEnergyScores } from './energy.js';
 export { mls, maxLogit, maxLogitScores } from './mls.js';
 export { gen, genScore, genScores, GEN_DEFAULTS, type GenParams } from './gen.js';
 export { mahalanobis, type MahalanobisState, mahalanobisStateToJson, mahalanobisStateFromJson } from './mahalanobis.js';
-export { odin, odinScores, type OdinIn, type OdinParams, type OdinState, ODIN_EPSILON_GRID } from './odin.js';
+export { odin, odinScores, odinScoresAsync, type OdinIn, type OdinParams, type OdinState, ODIN_EPSILON_GRID } from './odin.js';
 export { knn, knnScores, decodeKnnBank, knnStateFromJson, KNN_DEFAULTS, type KnnParams, type KnnState } from './knn.js';
 export { vim, vimScores, vimStateToJson, vimStateFromJson, defaultPrincipalDim, type VimParams, type VimState } from './vim.js';
 export { rmds, rmdsStateToJson, rmdsStateFromJson, type RmdsState } from './rmds.js';

@@ -123,6 +123,7 @@ export function knnScores(bank: KnnBank, x: Matrix): Float64Array {
   const out = new Float64Array(x.rows);
   const z = Float32Array.from(x.data);
   normalizeRows(z, x.rows, x.cols);
+  if (!syncReadable()) return knnScoresPlain(bank, z, x.rows, out);
   const B = tf.tensor2d(bank.data, [bank.rows, bank.dim]);
   const bn = tf.tensor1d(bank.sqNorms);
   try {
@@ -143,6 +144,51 @@ export function knnScores(bank: KnnBank, x: Matrix): Float64Array {
     tf.dispose([B, bn]);
   }
   return out;
+}
+
+/**
+ * Whether tfjs can read the current backend's tensors synchronously: not webgpu in Node (no
+ * OffscreenCanvas), where `ares predict` scores knn on a few images at a time. ares eval and fit
+ * score knn on wasm instead (src/eval/evaluate.ts evaluateAsync).
+ */
+function syncReadable(): boolean {
+  return tf.getBackend() !== 'webgpu' || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined';
+}
+
+/** knnScores in plain JavaScript (unit query rows `z`): the same formula, the k-th largest by a partial sort. */
+function knnScoresPlain(bank: KnnBank, z: Float32Array, rows: number, out: Float64Array): Float64Array {
+  const d = bank.dim;
+  const t = new Float64Array(bank.rows);
+  for (let i = 0; i < rows; i++) {
+    let zz = 0;
+    for (let j = 0; j < d; j++) zz += z[i * d + j] ** 2;
+    for (let r = 0; r < bank.rows; r++) {
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += z[i * d + j] * bank.data[r * d + j];
+      t[r] = 2 * dot - bank.sqNorms[r];
+    }
+    out[i] = -Math.sqrt(Math.max(0, zz - kthLargest(t, bank.k)));
+  }
+  return out;
+}
+
+/** The k-th largest value of `a` (k from 1), reordering `a` (quickselect). */
+function kthLargest(a: Float64Array, k: number): number {
+  let lo = 0, hi = a.length - 1;
+  const want = k - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) { const tmp = a[i]; a[i] = a[j]; a[j] = tmp; i++; j--; }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else break;
+  }
+  return a[want];
 }
 
 /** Checks a parsed JSON knn state (from detector.json / ares.json); `file` names the source in errors. */

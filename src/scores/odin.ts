@@ -85,27 +85,53 @@ export function odin(params: OdinParams = {}): Detector<OdinIn, OdinIn, OdinStat
  * ODIN scores of every input for each ε of `epsilons` (one list per ε). The perturbation direction
  * does not depend on ε, so each batch takes one backward pass and one forward pass per ε.
  */
-export function odinScores(model: Classifier, inputs: tf.Tensor4D, epsilons: readonly number[],
-  opts: { temperature: number; batchSize: number; inputStd?: readonly number[] }): Float64Array[] {
-  const n = inputs.shape[0];
-  const channels = inputs.shape[3];
-  if (opts.inputStd && opts.inputStd.length !== channels) {
-    throw new AresError(`odin: inputStd has ${opts.inputStd.length} values for ${channels} channels`);
-  }
-  const out = epsilons.map(() => new Float64Array(n));
-  for (let start = 0; start < n; start += opts.batchSize) {
-    const size = Math.min(opts.batchSize, n - start);
-    const logits = tf.tidy(() => {
-      const x = tf.slice(inputs, [start, 0, 0, 0], [size, -1, -1, -1]);
-      const step = epsilons.some((e) => e > 0) ? perturbationDirection(model, x, opts.temperature, opts.inputStd) : null;
-      return epsilons.map((e) => (e > 0 && step ? model.apply(tf.sub(x, tf.mul(step, e)), false) : model.apply(x, false)).logits);
-    });
+export function odinScores(model: Classifier, inputs: tf.Tensor4D, epsilons: readonly number[], opts: OdinRunOptions): Float64Array[] {
+  const out = epsilons.map(() => new Float64Array(inputs.shape[0]));
+  for (const { start, size } of odinBatches(inputs, opts)) {
+    const logits = perturbedLogits(model, inputs, start, size, epsilons, opts);
     logits.forEach((l, k) => {
       out[k].set(maxSoftmax({ data: l.dataSync() as Float32Array, rows: size, cols: l.shape[1] }, opts.temperature), start);
       l.dispose();
     });
   }
   return out;
+}
+
+/** odinScores with awaited reads: the one that runs on webgpu (no synchronous reads in Node). Same numbers. */
+export async function odinScoresAsync(model: Classifier, inputs: tf.Tensor4D, epsilons: readonly number[], opts: OdinRunOptions): Promise<Float64Array[]> {
+  const out = epsilons.map(() => new Float64Array(inputs.shape[0]));
+  for (const { start, size } of odinBatches(inputs, opts)) {
+    const logits = perturbedLogits(model, inputs, start, size, epsilons, opts);
+    try {
+      for (let k = 0; k < logits.length; k++) {
+        out[k].set(maxSoftmax({ data: await logits[k].data() as Float32Array, rows: size, cols: logits[k].shape[1] }, opts.temperature), start);
+      }
+    } finally {
+      tf.dispose(logits);
+    }
+  }
+  return out;
+}
+
+export interface OdinRunOptions { temperature: number; batchSize: number; inputStd?: readonly number[] }
+
+function odinBatches(inputs: tf.Tensor4D, opts: OdinRunOptions): { start: number; size: number }[] {
+  const n = inputs.shape[0];
+  if (opts.inputStd && opts.inputStd.length !== inputs.shape[3]) {
+    throw new AresError(`odin: inputStd has ${opts.inputStd.length} values for ${inputs.shape[3]} channels`);
+  }
+  const out = [];
+  for (let start = 0; start < n; start += opts.batchSize) out.push({ start, size: Math.min(opts.batchSize, n - start) });
+  return out;
+}
+
+/** Logits of the batch at `start` perturbed by each ε (the caller reads and disposes them). */
+function perturbedLogits(model: Classifier, inputs: tf.Tensor4D, start: number, size: number, epsilons: readonly number[], opts: OdinRunOptions): tf.Tensor2D[] {
+  return tf.tidy(() => {
+    const x = tf.slice(inputs, [start, 0, 0, 0], [size, -1, -1, -1]);
+    const step = epsilons.some((e) => e > 0) ? perturbationDirection(model, x, opts.temperature, opts.inputStd) : null;
+    return epsilons.map((e) => (e > 0 && step ? model.apply(tf.sub(x, tf.mul(step, e)), false) : model.apply(x, false)).logits);
+  });
 }
 
 /** sign(∇x CE(f(x)/T, ŷ)) with ŷ the predicted class, divided by the per-channel std when given. */

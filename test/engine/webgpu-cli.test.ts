@@ -28,12 +28,12 @@ describe('--backend webgpu and auto without an adapter', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'wasm', steps: 1 });
   });
 
-  it('scoring commands: webgpu stops before any work, auto takes wasm saying why', async () => {
+  it('scoring commands take webgpu and auto like the others', async () => {
     const r = await runCli(['eval', '--run', 'no-such-run', '--backend', 'webgpu'], NO_DRIVER);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^ares: error: ares eval does not run on --backend webgpu yet .*use --backend wasm$/m);
-    const a = await runCli(['predict', '--run', 'no-such-run', 'x.png'], { ...NO_DRIVER, ARES_BACKEND: 'auto' });
-    expect(a.stderr).toMatch(/^ares: backend auto: wasm \(ares predict does not run on webgpu yet\)$/m);
+    expect(r.stderr).toMatch(/^ares: error: backend "webgpu": no WebGPU adapter found/m);
+    const a = await runCli(['eval', '--run', 'no-such-run'], { ...NO_DRIVER, ARES_BACKEND: 'auto' });
+    expect(a.stderr).toMatch(/^ares: backend auto: wasm \(no WebGPU adapter\)$/m);
     expect(a.stderr).toMatch(/no-such-run/); // then it goes on, on wasm, to the missing run folder
   });
 

@@ -167,7 +167,7 @@ describe('the rotpred score', () => {
     const B = 16;
     for (let step = 0; step < 30; step++) {
       const at = (step * B) % data.train.count;
-      trainStep(s, data.train.images.slice(at * 64, (at + B) * 64), data.train.labels!.slice(at, at + B), 0, step, 0.05);
+      await trainStep(s, data.train.images.slice(at * 64, (at + B) * 64), data.train.labels!.slice(at, at + B), 0, step, 0.05);
     }
     const id = rotpredScores(s.model, data.test, data.normalization, 32);
     const ood = rotpredScores(s.model, data.ood[0], data.normalization, 32);
