@@ -137,7 +137,7 @@ describe('the rotpred score', () => {
     plain.layersModel.dispose();
   });
 
-  it('separates images with an orientation from rotation-invariant noise after a short training (planted signal)', () => {
+  it('separates images with an orientation from rotation-invariant noise after a short training (planted signal)', async () => {
     const shape: [number, number, number] = [8, 8, 1];
     const rng = new Rng(21);
     // ID: a top-to-bottom brightness ramp (what says which way is up) plus noise; class 1 also has a checkerboard.
