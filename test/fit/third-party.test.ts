@@ -186,9 +186,9 @@ async function fitPredictExport(model: 'mobilenet_v2' | 'mobilenet_v2_mid'): Pro
 describe.skipIf(!havePhotos())('third-party models at their own size (nsfwjs MobileNetV2, 224×224, uint8 weights)', () => {
   it('layers model (Keras 2.2.4): fit at the defaults on 2 of 5 classes → CLI predict → export → Node bundle and page, same scores, weights as shipped; and on an unlabelled folder', async () => {
     await fitPredictExport('mobilenet_v2');
-  }, 480_000);
+  }, 900_000);
 
   it('graph model (TF.js Converter 1.7.4, _FusedMatMul): the same', async () => {
     await fitPredictExport('mobilenet_v2_mid');
-  }, 480_000);
+  }, 900_000);
 });

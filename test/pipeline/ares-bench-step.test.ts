@@ -10,7 +10,7 @@ describe('ares bench --method ares', () => {
     const bench = await benchStepFactory('cnn', 'ares')({ batch: 32, seed: 1 });
     const losses: number[] = [];
     const counts: number[] = [];
-    for (let i = 0; i < 4; i++) { losses.push(bench.step()); counts.push(tf.memory().numTensors); }
+    for (let i = 0; i < 4; i++) { losses.push(await bench.step()); counts.push(tf.memory().numTensors); }
     bench.dispose();
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(new Set(counts.slice(1)).size).toBe(1);
