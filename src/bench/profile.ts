@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { engineInfo } from '../engine/backend.js';
 import { winogradFits } from '../engine/kernels/conv.js';
-import { checkCount } from './harness.js';
+import { checkCount, type BenchOptions } from './harness.js';
 import { benchStepFactory } from './registry.js';
 
 /**
@@ -85,15 +85,8 @@ export function aggregateProfile(records: readonly KernelRecord[], steps: number
     .sort((p, q) => q.ms - p.ms || p.op.localeCompare(q.op));
 }
 
-export interface ProfileOptions {
-  model: string;
-  method: string;
-  batch: number;
-  /** Profiled steps (the table is per step). */
-  steps: number;
-  warmup: number;
-  seed: number;
-}
+/** What `ares bench` takes, less the clock: `steps` are the profiled steps (the table is per step). */
+export type ProfileOptions = Omit<BenchOptions, 'clock'>;
 
 export interface ProfileResult {
   model: string;
