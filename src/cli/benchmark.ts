@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { initEngine } from '../engine/backend.js';
 import { AresError } from '../errors.js';
 import type { TrainConfig } from '../methods/config.js';
 import { collectBenchmark, parseShard, readBenchmarkConfig, runBenchmark } from '../pipeline/benchmark.js';
 import { runMetrics } from '../pipeline/run-folder.js';
+import { holdsTrainingState } from '../pipeline/train-run.js';
 import { describeOwner } from '../util/lock.js';
 import { runWithProgress } from './train.js';
 
@@ -41,7 +41,7 @@ export function register(program: Command): void {
       await initEngine();
       const { markdown, skipped } = await runBenchmark(config, o.out, {
         async runCell(cfg, dir, scores, _label, lock) {
-          const r = await runWithProgress(cfg, dir, existsSync(join(dir, 'checkpoints')), scores, Boolean(o.json), lock);
+          const r = await runWithProgress(cfg, dir, holdsTrainingState(dir), scores, Boolean(o.json), lock);
           return runMetrics(r);
         },
         onCell(cell, done, total) {

@@ -148,12 +148,15 @@ export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}):
   }
 }
 
+/** A run folder with training state to resume: checkpoints, or an ensemble's members/ (each member keeps its own checkpoints there). */
+export const holdsTrainingState = (dir: string): boolean => existsSync(join(dir, 'checkpoints')) || existsSync(join(dir, 'members'));
+
 async function trainRunLocked(config: TrainConfig, opts: TrainRunOptions, lock: Lock | undefined): Promise<TrainRunResult> {
   const t0 = performance.now();
   const engine = await initEngine();
   let cfg = config;
   if (opts.out && opts.resume) cfg = storedConfig(opts.out) ?? cfg;
-  if (opts.out && !opts.resume && (existsSync(join(opts.out, 'checkpoints')) || existsSync(join(opts.out, 'members')))) {
+  if (opts.out && !opts.resume && holdsTrainingState(opts.out)) {
     throw new AresError(`${opts.out} already holds a training run; pass --resume to continue it or choose another --out`, { exitCode: 2 });
   }
   opts.onPhase?.('loading data');

@@ -57,7 +57,7 @@ describe('shipped experiment configs', () => {
     expect(c.paired).toEqual(['CE', 'PixMix-only']);
     const methods = c.entries.map((e) => cellConfig(c, e, e.seeds[0]).method);
     for (const m of ['ce', 'pixmix-only', 'ares', 'logitnorm', 'pixmix-logitnorm', 'rotation', 'pixmix-rotation']) expect(methods).toContain(m);
-    for (const { e, cfg } of cells('near-ood-grid-fashion-mnist')) {
+    for (const { e, cfg } of [...cells('near-ood-grid-fashion-mnist'), ...cells('near-ood-grid-mnist')]) {
       expect(e.seeds).toEqual([0, 1, 2, 3, 4]);
       expect(cfg.idClasses).toEqual([0, 1, 2, 3, 4, 5]);
       const scores = e.scores ?? c.scores;
@@ -65,5 +65,11 @@ describe('shipped experiment configs', () => {
       expect(scores).toEqual(expect.arrayContaining(['mls', 'gen', 'react', 'ash', 'scale', 'vim', 'knn', 'energy']));
     }
     expect(c.entries.some((e) => cellConfig(c, e, 0).ensemble === 3)).toBe(true);
+    // The MNIST grid is the same grid on the other near split: only the ID set and its far sets differ.
+    const m = read('near-ood-grid-mnist');
+    expect(m.entries).toEqual(c.entries);
+    expect(m.scores).toEqual(c.scores);
+    expect({ ...m.defaults, id: c.defaults.id, ood: c.defaults.ood }).toEqual(c.defaults);
+    expect(m.defaults.id).toBe('mnist');
   });
 });
