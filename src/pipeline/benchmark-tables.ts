@@ -1,5 +1,5 @@
 import { formatMeanStd, meanStd, pairedDifference, verdict, type PairedDifference } from '../metrics/index.js';
-import type { BenchmarkConfig, BenchmarkEntry, CellResult, TableName } from './benchmark.js';
+import type { BenchmarkConfig, BenchmarkEntry, CellResult, PairedRow, TableName } from './benchmark.js';
 import type { MetricRow } from './run-folder.js';
 
 /**
@@ -8,6 +8,7 @@ import type { MetricRow } from './run-folder.js';
  * get their own table: they chose the defaults and are not test results.
  */
 const SCORE_LABEL: Record<string, string> = { energy: 'Energy', msp: 'MSP', odin: 'ODIN', mahalanobis: 'Mahalanobis', knn: 'KNN', vim: 'ViM', rmds: 'RMDS', mls: 'MLS', gen: 'GEN', react: 'ReAct', ash: 'ASH', scale: 'SCALE' };
+const scoreLabel = (score: string) => SCORE_LABEL[score] ?? score;
 
 interface Row { label: string; seeds: number; cells: Map<string, { fpr: number[]; auroc: number[] }>; acc: number[]; seconds: number[] }
 
@@ -15,7 +16,7 @@ function collect(cells: CellResult[], table: TableName, pick: (c: CellResult) =>
   const rows = new Map<string, Row>();
   for (const c of cells.filter((x) => x.tables.includes(table))) {
     for (const m of pick(c)) {
-      const key = `${c.label} + ${SCORE_LABEL[m.score] ?? m.score}`;
+      const key = `${c.label} + ${scoreLabel(m.score)}`;
       const row = rows.get(key) ?? { label: key, seeds: 0, cells: new Map(), acc: [], seconds: [] };
       rows.set(key, row);
       const v = row.cells.get(m.ood) ?? { fpr: [], auroc: [] };
@@ -23,7 +24,7 @@ function collect(cells: CellResult[], table: TableName, pick: (c: CellResult) =>
       v.fpr.push(m.fpr95);
       v.auroc.push(m.auroc);
     }
-    for (const key of new Set(pick(c).map((m) => `${c.label} + ${SCORE_LABEL[m.score] ?? m.score}`))) {
+    for (const key of new Set(pick(c).map((m) => `${c.label} + ${scoreLabel(m.score)}`))) {
       const row = rows.get(key)!;
       row.seeds++;
       row.acc.push(c.metrics.idAccuracy);
@@ -127,6 +128,41 @@ function pairedTables(cells: CellResult[], refs: string[], labels: string[], tit
   return parts.join('\n');
 }
 
+/**
+ * Every main-table (method + score) row against each of `pairedRows`, seed by seed: the FPR95 of
+ * each held-out-classes set first (what a near-OOD grid is about), then the average FPR95 over all
+ * test sets and ID accuracy, as mean [95% t-interval] in percentage points.
+ */
+export function renderPairedRowsTable(c: BenchmarkConfig, cells: CellResult[]): string {
+  const refs = c.pairedRows ?? [];
+  if (!refs.length) return '';
+  const main = cells.filter((x) => x.tables.includes('main'));
+  const near = [...new Set(main.flatMap((x) => x.metrics.rows.map((m) => m.ood)).filter((o) => o.includes('held-out')))];
+  const rows: PairedRow[] = [];
+  for (const e of c.entries.filter(inMainTable)) {
+    const scores = [...new Set(main.filter((x) => x.label === e.label).flatMap((x) => x.metrics.rows.map((m) => m.score)))];
+    for (const score of scores) rows.push({ label: e.label, score: score as PairedRow['score'] });
+  }
+  const parts: string[] = [];
+  for (const ref of refs) {
+    const name = `${ref.label} + ${scoreLabel(ref.score)}`;
+    const base = seedNumbers(main, ref.label, ref.score);
+    const head = [`Method + score − ${name}`, ...near.map((o) => `Δ ${o} FPR95↓`), 'Δ avg FPR95↓', 'Δ ID acc.', 'pairs'];
+    const lines = [`**Paired differences to ${name} (per seed, percentage points, mean [95% t-interval]; ✓/✗: the interval excludes 0 in the row's favour / against it)**`, '',
+      `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+    for (const r of rows.filter((x) => x.label !== ref.label || x.score !== ref.score)) {
+      const m = seedNumbers(main, r.label, r.score);
+      if (!m.size) continue;
+      const d = (f: (s: SeedNumbers) => number | undefined) => pairedDifference(pick(m, f), pick(base, f));
+      const fpr = d((s) => s.fpr);
+      lines.push(`| ${[`${r.label} + ${scoreLabel(r.score)}`, ...near.map((o) => formatPaired(d((s) => s.perSet.get(o)), false)),
+        formatPaired(fpr, false), formatPaired(d((s) => s.acc), true), String(fpr.n)].join(' | ')} |`);
+    }
+    parts.push(lines.join('\n') + '\n');
+  }
+  return parts.join('\n');
+}
+
 export function renderTables(c: BenchmarkConfig, cells: CellResult[]): string {
   const d = c.defaults;
   const root = c.dataRoot;
@@ -136,6 +172,7 @@ export function renderTables(c: BenchmarkConfig, cells: CellResult[]): string {
     `# Benchmark: ${c.name}`, '', setup, '',
     renderTable(collect(cells, 'main', (x) => x.metrics.rows), 'Table 1 — OOD test sets', root),
     renderPairedTable(c, cells),
+    renderPairedRowsTable(c, cells),
     renderTable(collect(cells, 'main', (x) => x.metrics.validationRows), 'Validation OOD set (used to choose defaults; not a test result)', root),
     renderTable(collect(cells, 'stages', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 2 — stage ablations (energy score)', root),
     renderTable(collect(cells, 'loss', (x) => x.metrics.rows.filter((m) => m.score === 'energy')), 'Table 3 — discrimination-loss ablation (energy score)', root),

@@ -36,6 +36,9 @@ export interface BenchmarkEntry extends Partial<TrainConfig> {
   scores?: ScoreName[];
 }
 
+/** One row of the main table as a paired reference: an entry's label and one of its scores. */
+export interface PairedRow { label: string; score: ScoreName }
+
 export interface BenchmarkConfig {
   name: string;
   /** Settings shared by every entry (id, ood, valOod, model, limit, epochs, pretrainEpochs, ...). */
@@ -46,6 +49,11 @@ export interface BenchmarkConfig {
   paired?: string[];
   /** Labels every ablation row (an entry outside the main table) is compared with, seed by seed (e.g. the full method). */
   pairedAblations?: string[];
+  /**
+   * (entry, score) rows every main-table (method + score) row is compared with, seed by seed
+   * (e.g. CE + ViM, the best near-OOD row of an earlier grid): one paired table per reference.
+   */
+  pairedRows?: PairedRow[];
   /** Named variants of the defaults (e.g. the paper's shorter schedules), chosen with --preset. */
   presets?: Record<string, Partial<TrainConfig>>;
   /** The folder `$DATA` stood for (set by --data-root); the tables name datasets relative to it. */
@@ -108,6 +116,11 @@ export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {
   checkDatasetsExist([c.defaults, ...c.entries], file);
   for (const [key, refs] of [['paired', c.paired], ['pairedAblations', c.pairedAblations]] as const) {
     for (const ref of refs ?? []) if (!labels.has(ref)) throw new AresError(`"${key}" names "${ref}", which is no entry's label`, { file });
+  }
+  for (const ref of c.pairedRows ?? []) {
+    const e = c.entries.find((x) => x.label === ref?.label);
+    if (!e) throw new AresError(`"pairedRows" names "${ref?.label}", which is no entry's label`, { file });
+    if (!(e.scores ?? c.scores ?? ['energy']).includes(ref.score)) throw new AresError(`"pairedRows": entry "${ref.label}" is not scored with "${ref.score}"`, { file });
   }
   return { ...c, scores: c.scores ?? ['energy'] };
 }

@@ -52,9 +52,19 @@ describe('shipped experiment configs', () => {
     expect(() => readBenchmarkConfig(file)).toThrow(/bad\.json.*"pairedAblations" names "ARES \(typo\)"|"pairedAblations" names "ARES \(typo\)".*bad\.json/s);
   });
 
+  it('a paired row that is no entry, or a score the entry does not compute, is an error naming the file', () => {
+    const raw = JSON.parse(readFileSync(join(root, 'configs', 'near-ood-grid-fashion-mnist.json'), 'utf8'));
+    const dir = mkdtempSync(join(tmpdir(), 'ares-cfg-'));
+    const write = (pairedRows: unknown) => { const f = join(dir, 'bad.json'); writeFileSync(f, JSON.stringify({ ...raw, pairedRows })); return f; };
+    expect(() => readBenchmarkConfig(write([{ label: 'CE (typo)', score: 'vim' }]))).toThrow(/bad\.json.*"pairedRows" names "CE \(typo\)"|"pairedRows" names "CE \(typo\)".*bad\.json/s);
+    expect(() => readBenchmarkConfig(write([{ label: 'CE', score: 'rotpred' }]))).toThrow(/entry "CE" is not scored with "rotpred"/);
+    expect(readBenchmarkConfig(write([{ label: 'Rotation', score: 'rotpred' }])).pairedRows).toEqual([{ label: 'Rotation', score: 'rotpred' }]);
+  });
+
   it('the near-OOD grid: every method of the comparison on 5 seeds, rotpred only where the rotation head exists', () => {
     const c = read('near-ood-grid-fashion-mnist');
     expect(c.paired).toEqual(['CE', 'PixMix-only']);
+    expect(c.pairedRows).toEqual([{ label: 'CE', score: 'vim' }, { label: 'PixMix-only', score: 'energy' }]);
     const methods = c.entries.map((e) => cellConfig(c, e, e.seeds[0]).method);
     for (const m of ['ce', 'pixmix-only', 'ares', 'logitnorm', 'pixmix-logitnorm', 'rotation', 'pixmix-rotation']) expect(methods).toContain(m);
     for (const { e, cfg } of [...cells('near-ood-grid-fashion-mnist'), ...cells('near-ood-grid-mnist')]) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pairedDifference, tQuantile975, verdict } from '../../src/metrics/paired.js';
-import { formatPaired, renderAblationPairedTable, renderPairedTable, renderTables } from '../../src/pipeline/benchmark-tables.js';
+import { formatPaired, renderAblationPairedTable, renderPairedRowsTable, renderPairedTable, renderTables } from '../../src/pipeline/benchmark-tables.js';
 import type { BenchmarkConfig, CellResult } from '../../src/pipeline/benchmark.js';
 import type { RunMetrics } from '../../src/pipeline/run-folder.js';
 
@@ -110,5 +110,42 @@ describe('paired differences of the ablation rows', () => {
     expect(renderPairedTable(config, cells)).not.toContain('w/o X');
     expect(renderTables(config, cells)).toContain('Paired differences of the ablations to Full');
     expect(renderAblationPairedTable({ ...config, pairedAblations: undefined }, cells)).toBe('');
+  });
+});
+
+describe('paired differences to a (method + score) row', () => {
+  const near = 'fashion-mnist:held-out classes 6,7,8,9';
+  // Two scores per cell: the reference row is CE + ViM; every other (method, score) row is compared with it.
+  function cell2(label: string, seed: number, byScore: Record<string, [number, number]>, acc: number): CellResult {
+    const rows = Object.entries(byScore).flatMap(([score, [far, nr]]) => [
+      { ood: 'mnist', score, fpr95: far, auroc: 0.9, aupr_in: 0, aupr_out: 0 },
+      { ood: near, score, fpr95: nr, auroc: 0.8, aupr_in: 0, aupr_out: 0 },
+    ]);
+    const metrics = { method: 'x', model: 'cnn', seed, backend: 'cpu', idAccuracy: acc, tpr: 0.95, thresholds: {}, rows, validationRows: [], trainSeconds: 1 } as unknown as RunMetrics;
+    return { label, tables: ['main'], seed, dir: '', metrics, seconds: 1, cached: false };
+  }
+  const config: BenchmarkConfig = {
+    name: 't', defaults: { id: 'fashion-mnist' }, scores: ['energy', 'vim'], pairedRows: [{ label: 'CE', score: 'vim' }],
+    entries: [{ label: 'CE', seeds: [0, 1, 2] }, { label: 'Rot', seeds: [0, 1, 2] }],
+  };
+  const cells = [0, 1, 2].flatMap((s) => [
+    cell2('CE', s, { energy: [0.2, 0.7], vim: [0.1, 0.6] }, 0.9),
+    // Rot + ViM: near FPR 5 points lower in every seed, same far; accuracy 1 point higher.
+    cell2('Rot', s, { energy: [0.2, 0.7 + 0.01 * s], vim: [0.1, 0.55] }, 0.91),
+  ]);
+
+  it('a row per (method, score) except the reference, near sets first', () => {
+    const md = renderPairedRowsTable(config, cells);
+    const lines = md.split('\n');
+    expect(lines[0]).toContain('Paired differences to CE + ViM');
+    expect(lines[2]).toBe(`| Method + score − CE + ViM | Δ ${near} FPR95↓ | Δ avg FPR95↓ | Δ ID acc. | pairs |`);
+    const row = (name: string) => lines.find((l) => l.startsWith(`| ${name} |`))?.split(' | ');
+    expect(row('CE + ViM')).toBeUndefined();
+    expect(row('Rot + ViM')!.slice(1)).toEqual(['−5.00 [−5.00, −5.00] ✓', '−2.50 [−2.50, −2.50] ✓', '1.00 [1.00, 1.00] ✓', '3 |']);
+    // CE + Energy: near +10 points, far +10: the average over both sets is +10.
+    expect(row('CE + Energy')![1]).toBe('10.00 [10.00, 10.00] ✗');
+    expect(row('Rot + Energy')![1]).toMatch(/^11\.00 \[/);
+    expect(renderTables(config, cells)).toContain('Paired differences to CE + ViM');
+    expect(renderPairedRowsTable({ ...config, pairedRows: undefined }, cells)).toBe('');
   });
 });
