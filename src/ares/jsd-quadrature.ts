@@ -8,6 +8,7 @@
  * is spectrally accurate for such smooth, fast-decaying integrands (tested to 1e-6).
  */
 import * as tf from '@tensorflow/tfjs';
+import { stopGradient } from './stop-gradient.js';
 
 /** log N(x; μ, v) elementwise. */
 function logNormal(x: tf.Tensor, mean: tf.Scalar, variance: tf.Scalar): tf.Tensor {
@@ -44,13 +45,47 @@ function gridArrays(p: { mean: number; variance: number }, q: { mean: number; va
   return { x, w };
 }
 
-/** The exact JSD of N(mP, vP) and N(mQ, vQ) in nats (scalars in, scalar out; see the file comment). */
+/**
+ * The exact JSD of N(mP, vP) and N(mQ, vQ) in nats (scalars in, scalar out; see the file comment).
+ * Where the backend cannot read a tensor synchronously (webgpu in Node), the grid is placed on the
+ * device instead (onDeviceGrid), so the step never waits for a read.
+ */
 export function exactGaussianJsd(mP: tf.Scalar, vP: tf.Scalar, mQ: tf.Scalar, vQ: tf.Scalar): tf.Scalar {
+  if (tf.getBackend() === 'webgpu') return exactGaussianJsdOnDevice(mP, vP, mQ, vQ);
   return tf.tidy(() => {
     const [a, b, c, d] = [mP, vP, mQ, vQ].map((t) => t.dataSync()[0]);
     if (![a, b, c, d].every(Number.isFinite) || !(b > 0) || !(d > 0)) return tf.scalar(NaN);
     const { x, w } = gridArrays({ mean: a, variance: b }, { mean: c, variance: d });
-    const xs = tf.tensor1d(Float32Array.from(x)), ws = tf.tensor1d(Float32Array.from(w));
+    return trapezoidJsd(tf.tensor1d(Float32Array.from(x)), tf.tensor1d(Float32Array.from(w)), mP, vP, mQ, vQ);
+  });
+}
+
+/**
+ * The same integral with the grid placed from tensors: always GRID_MAX_POINTS points over both
+ * densities' μ ± 12σ, so no value is read back to the host. The step is never coarser than the
+ * host-placed grid's, so it is at least as accurate; the placement goes through stopGradient, as
+ * the host grid's constants do. A negative or non-finite moment gives NaN as there.
+ */
+export function exactGaussianJsdOnDevice(mP: tf.Scalar, vP: tf.Scalar, mQ: tf.Scalar, vQ: tf.Scalar): tf.Scalar {
+  return tf.tidy(() => {
+    const [a, b, c, d] = [mP, vP, mQ, vQ].map((t) => stopGradient(t));
+    const sp = tf.sqrt(b), sq = tf.sqrt(d);
+    const lo = tf.minimum(tf.sub(a, tf.mul(GRID_HALF_WIDTH, sp)), tf.sub(c, tf.mul(GRID_HALF_WIDTH, sq)));
+    const hi = tf.maximum(tf.add(a, tf.mul(GRID_HALF_WIDTH, sp)), tf.add(c, tf.mul(GRID_HALF_WIDTH, sq)));
+    const n = GRID_MAX_POINTS;
+    const step = tf.div(tf.sub(hi, lo), n - 1);
+    const xs = tf.add(lo, tf.mul(step, tf.range(0, n, 1, 'float32')));
+    const ends = Float32Array.from({ length: n }, (_, i) => (i === 0 || i === n - 1 ? 0.5 : 1));
+    const ws = tf.mul(step, tf.tensor1d(ends));
+    // A negative variance makes the grid NaN, so the result is NaN as on the host (no branch: a
+    // comparison op would have no gradient on the tape).
+    return trapezoidJsd(xs as tf.Tensor1D, ws as tf.Tensor1D, mP, vP, mQ, vQ);
+  });
+}
+
+/** ∫ ½ p log(p/m) + ½ q log(q/m) on the points xs with trapezoid weights ws. */
+function trapezoidJsd(xs: tf.Tensor1D, ws: tf.Tensor1D, mP: tf.Scalar, vP: tf.Scalar, mQ: tf.Scalar, vQ: tf.Scalar): tf.Scalar {
+  return tf.tidy(() => {
     const lp = logNormal(xs, mP, vP), lq = logNormal(xs, mQ, vQ);
     const lm = tf.sub(tf.logSumExp(tf.stack([lp, lq]), 0), Math.LN2); // log of the mixture (p + q)/2
     // ½ p·log(p/m) + ½ q·log(q/m), each term → 0 where its density underflows.

@@ -131,7 +131,6 @@ export function methodModel(cfg: Pick<TrainConfig, 'method' | 'seed'>, base: Cla
 
 export async function train(config: TrainConfig, data: PreparedDataset, opts: TrainOptions = {}): Promise<TrainedModel> {
   const cfg = withResolvedAugment(config, data.shape);
-  checkBackendRunsMethod(cfg);
   // On the GPU: out of memory or a lost device becomes an AresError naming a batch that fits, or the checkpoint to resume from.
   const onGpu = tf.getBackend() === 'webgpu';
   if (onGpu) checkGpuUsable();
@@ -388,18 +387,6 @@ function restoreSession(s: Session, ckpt: Checkpoint): number {
   if (s.vos && ckpt.vosQueues) Object.assign(s.vos.queues, ckpt.vosQueues);
   s.history = ckpt.history;
   return ckpt.epochsDone;
-}
-
-/**
- * The exact JSD (--divergence jsd) places its quadrature grid from the step's energy statistics,
- * read synchronously in the middle of the loss, which the webgpu backend cannot do in Node:
- * refused before the first step rather than failing in it.
- */
-function checkBackendRunsMethod(cfg: TrainConfig): void {
-  if (tf.getBackend() !== 'webgpu') return;
-  if (cfg.method === 'ares' && cfg.divergence === 'jsd') {
-    throw new AresError('--divergence jsd does not run on --backend webgpu yet (its quadrature grid is read synchronously within each step); use --backend wasm or another --divergence', { exitCode: 2 });
-  }
 }
 
 /** Parameters the method trains beside the model. */

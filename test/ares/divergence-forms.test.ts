@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   directionalDivergence, directionalDivergenceValue, divergenceTerm, erf, exactEnergyJsd, gaussianJsdValue,
 } from '../../src/ares/divergence.js';
-import { exactGaussianJsd, exactGaussianJsdValue } from '../../src/ares/jsd-quadrature.js';
+import { exactGaussianJsd, exactGaussianJsdOnDevice, exactGaussianJsdValue } from '../../src/ares/jsd-quadrature.js';
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
 
@@ -107,6 +107,31 @@ describe('exact Gaussian JSD (jsd form)', () => {
     const ref = fdGrad((a, b) => jsdNumeric(fit(a), fit(b), 20_000), eIn, eOut);
     grad.forEach((g, k) => expect(g).toBeCloseTo(ref[k], 3));
     expect(ref.some((g) => Math.abs(g) > 1e-2)).toBe(true);
+  });
+});
+
+describe('exact Gaussian JSD with the grid placed on the device (webgpu cannot read within a step)', () => {
+  const onDevice = (a: tf.Tensor1D, b: tf.Tensor1D, floor = 1e-4) => tf.tidy(() => {
+    const p = tf.moments(a), q = tf.moments(b);
+    return exactGaussianJsdOnDevice(p.mean as tf.Scalar, tf.add(p.variance, floor) as tf.Scalar, q.mean as tf.Scalar, tf.add(q.variance, floor) as tf.Scalar);
+  });
+
+  it('matches dense numerical integration as the host-placed grid does', () => {
+    for (const [p, q] of [...CASES, [{ mean: 0, variance: 1 }, { mean: 3, variance: 1e-3 }] as [G, G]]) {
+      const t = exactGaussianJsdOnDevice(tf.scalar(p.mean), tf.scalar(p.variance), tf.scalar(q.mean), tf.scalar(q.variance)).dataSync()[0];
+      expect(t).toBeCloseTo(jsdNumeric(p, q), 5);
+    }
+    expect(exactGaussianJsdOnDevice(tf.scalar(0), tf.scalar(1), tf.scalar(100), tf.scalar(1)).dataSync()[0]).toBeCloseTo(Math.LN2, 5);
+    expect(exactGaussianJsdOnDevice(tf.scalar(0), tf.scalar(-1), tf.scalar(0), tf.scalar(1)).dataSync()[0]).toBeNaN();
+  });
+
+  it('gradient w.r.t. every energy matches finite differences of the numerical reference and the host grid\'s gradient', () => {
+    const eIn = [-3.1, -2.5, -2.8, -1.9, -3.4], eOut = [-2.2, -1.1, -1.8, -2.6];
+    const dev = tfGrad((a, b) => onDevice(a, b), eIn, eOut);
+    const host = tfGrad((a, b) => exactEnergyJsd(a, b), eIn, eOut);
+    expect(dev.value).toBeCloseTo(host.value, 6);
+    const ref = fdGrad((a, b) => jsdNumeric(fit(a), fit(b), 20_000), eIn, eOut);
+    dev.grad.forEach((g, k) => { expect(g).toBeCloseTo(ref[k], 3); expect(g).toBeCloseTo(host.grad[k], 4); });
   });
 });
 
