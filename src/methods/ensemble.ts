@@ -26,6 +26,19 @@ import type { TrainConfig } from './config.js';
 import { ROTATION_HEAD_NAME, rotationHeadOf } from './rotation.js';
 import { train, type TrainedModel, type TrainOptions } from './train.js';
 
+/** Scores that recompute the logits through the classifier's one linear head, which an ensemble has not (see above). */
+export const HEAD_SCORES: readonly string[] = ['react', 'ash', 'scale'];
+
+/** Fails before any training when an ensemble is to be scored with a score it cannot compute. */
+export function checkEnsembleScores(cfg: Pick<TrainConfig, 'ensemble'>, scores: readonly string[]): void {
+  const k = ensembleSize(cfg);
+  const bad = k > 1 ? scores.filter((s) => HEAD_SCORES.includes(s)) : [];
+  if (bad.length) {
+    throw new AresError(`--ensemble ${k}: ${bad.join(', ')} recompute${bad.length === 1 ? 's' : ''} the logits through the classifier's one linear head, `
+      + 'which an ensemble has not (its logits are the mean of its members\'); score it with the others (e.g. energy, mls, vim, mahalanobis, knn)', { exitCode: 2 });
+  }
+}
+
 /** Folder of a member's checkpoints inside the run folder. */
 export const memberDir = (out: string, seed: number) => join(out, 'members', `seed-${seed}`);
 

@@ -344,7 +344,7 @@ function mean(x: ArrayLike<number>): number {
 }
 
 /** Accuracy on the held-out ID validation split (inference mode). */
-async function validationAccuracy(model: Classifier, data: PreparedDataset): Promise<number> {
+export async function validationAccuracy(model: Classifier, data: PreparedDataset): Promise<number> {
   if (data.val.count === 0) return NaN;
   let correct = 0;
   for (const batch of batches(data.val, { batchSize: 256, shuffle: false, normalization: data.normalization })) {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { DEFAULT_CONFIG, withStoredLabelSmoothing, type TrainConfig } from '../methods/config.js';
 import { canonicalJson, withStoredAugment } from '../methods/train.js';
 import { AresError } from '../errors.js';
+import { checkEnsembleScores } from '../methods/ensemble.js';
 import type { ScoreName } from '../eval/evaluate.js';
 import { withFsErrors, writeFileAtomic, writeJsonAtomic } from '../util/fs.js';
 import { claimOutputFolder, isDir, writeMarker } from '../util/output-folder.js';
@@ -111,7 +112,14 @@ export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {
     }
     labels.add(e.label);
     // Fail on a bad setting now, not an hour into the benchmark.
-    for (const seed of e.seeds) cellConfig(c, e, seed);
+    for (const seed of e.seeds) {
+      try {
+        checkEnsembleScores(cellConfig(c, e, seed), e.scores ?? c.scores ?? ['energy']);
+      } catch (err) {
+        if (err instanceof AresError && !err.file) throw new AresError(`entry "${e.label}": ${err.message}`, { file });
+        throw err;
+      }
+    }
   }
   checkDatasetsExist([c.defaults, ...c.entries], file);
   for (const [key, refs] of [['paired', c.paired], ['pairedAblations', c.pairedAblations]] as const) {

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { frozenLayerNames, initLayerNames } from '../methods/init.js';
 import { AresError } from '../errors.js';
 import { DEFAULT_CONFIG, DIVERGENCE_FORMS, DISCRIMINATION_LOSSES, ESTIMATION_SOURCES, METHODS, usesRotation, valOodList, withStoredLabelSmoothing, type TrainConfig } from '../methods/config.js';
-import { trainEnsemble, ensembleSize } from '../methods/ensemble.js';
+import { checkEnsembleScores, trainEnsemble, ensembleSize } from '../methods/ensemble.js';
 import { train, withResolvedAugment, withStoredAugment, type EpochRecord, type StepStats, type TrainedModel } from '../methods/train.js';
 import { prepareDataset, type LabelMap, type PreparedDataset } from '../data/prepare.js';
 import { RESIZE_MODES } from '../data/input-contract.js';
@@ -138,6 +138,7 @@ export function lockRunFolder(out: string, purpose = 'ares train'): Lock {
 
 export async function trainRun(config: TrainConfig, opts: TrainRunOptions = {}): Promise<TrainRunResult> {
   // Never write into a folder that is not a run folder (a user's files would be overwritten).
+  checkEnsembleScores(config, opts.scores ?? []);
   if (opts.out) claimRunFolder(opts.out);
   const lock = opts.out && !opts.lock ? lockRunFolder(opts.out) : opts.lock;
   try {

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../../src/engine/backend.js';
 import { forwardSet } from '../../src/eval/evaluate.js';
-import { ensembleClassifier, memberConfig, memberDir } from '../../src/methods/ensemble.js';
+import { checkEnsembleScores, ensembleClassifier, memberConfig, memberDir } from '../../src/methods/ensemble.js';
 import { train } from '../../src/methods/train.js';
 import { rotationForward, rotationHeadOf, withRotationHead } from '../../src/methods/rotation.js';
 import { buildCnn } from '../../src/models/cnn.js';
@@ -14,7 +14,7 @@ import type { Classifier } from '../../src/models/types.js';
 import { loadRun } from '../../src/pipeline/load-run.js';
 import { prepareForConfig, resolveConfig, trainRun } from '../../src/pipeline/train-run.js';
 import { loadLayersModelFromDir, saveLayersModel } from '../../src/run/model-io.js';
-import type { TrainConfig } from '../../src/methods/config.js';
+import { DEFAULT_CONFIG, type TrainConfig } from '../../src/methods/config.js';
 import { cellsOf, readBenchmarkConfig } from '../../src/pipeline/benchmark.js';
 
 beforeAll(async () => { await initEngine(); });
@@ -84,6 +84,23 @@ describe('ares train --ensemble', () => {
     expect(cellsOf(readBenchmarkConfig(file, { set: { ensemble: 2 } }), 'out').map((c) => c.cfg.ensemble)).toEqual([2, 2]);
     write(1.5);
     expect(() => readBenchmarkConfig(file)).toThrow(/--ensemble must be a positive integer, got 1.5/);
+  });
+
+  it('an ensemble scored with ReAct, ASH or SCALE (they need one linear head) fails before training, in a benchmark config and in trainRun', async () => {
+    const file = join(tmp('bench'), 'h.json');
+    writeFileSync(file, JSON.stringify({
+      name: 'e', defaults: { id: 'mnist' }, scores: ['energy', 'react'],
+      entries: [{ label: 'CE', method: 'ce', seeds: [0] }, { label: 'CE x3', method: 'ce', seeds: [0], ensemble: 3 }],
+    }));
+    expect(() => readBenchmarkConfig(file)).toThrow(/h\.json.*entry "CE x3": --ensemble 3: react recomputes the logits through the classifier's one linear head|entry "CE x3".*h\.json/s);
+    expect(() => checkEnsembleScores({ ensemble: 2 }, ['vim', 'ash', 'scale'])).toThrow(/--ensemble 2: ash, scale recompute the logits/);
+    expect(() => checkEnsembleScores({ ensemble: 2 }, ['energy', 'vim', 'knn', 'mahalanobis', 'mls', 'gen', 'msp', 'rmds'])).not.toThrow();
+    expect(() => checkEnsembleScores({}, ['react'])).not.toThrow();
+    const out = tmp('run');
+    const err = await trainRun({ ...DEFAULT_CONFIG, id: 'mnist', ensemble: 2 }, { out, scores: ['react'] }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/--ensemble 2: react/);
+    // Nothing was trained or written.
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('trains k members on one split, evaluates their mean, checkpoints each, resumes to the same numbers, saves the ensemble', async () => {
