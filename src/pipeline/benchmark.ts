@@ -116,7 +116,7 @@ export function readBenchmarkConfig(file: string, opts: ReadBenchmarkOptions = {
       try {
         checkEnsembleScores(cellConfig(c, e, seed), e.scores ?? c.scores ?? ['energy']);
       } catch (err) {
-        if (err instanceof AresError && !err.file) throw new AresError(`entry "${e.label}": ${err.message}`, { file });
+        if (err instanceof AresError && !err.file) throw new AresError(`entry "${e.label}": ${err.message}`, { file, exitCode: err.exitCode });
         throw err;
       }
     }

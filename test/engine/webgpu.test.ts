@@ -10,7 +10,7 @@ import { DEFAULT_CONFIG, type TrainConfig } from '../../src/methods/config.js';
 import { createSession, train, trainStep } from '../../src/methods/train.js';
 import type { ImageSet, PreparedDataset } from '../../src/data/types.js';
 import { buildCnn } from '../../src/models/cnn.js';
-import { buildModel } from '../../src/models/index.js';
+import { buildModel, type Classifier } from '../../src/models/index.js';
 import { AresError } from '../../src/errors.js';
 import { Rng } from '../../src/util/rng.js';
 import { quietCpu, randn, relErr } from './helpers.js';
@@ -142,29 +142,7 @@ describe.skipIf(!haveIcd)('webgpu backend on SwiftShader', () => {
       x: Float32Array.from({ length: B * 64 }, () => data.uniform()),
       y: Int32Array.from({ length: B }, () => data.int(K)),
     }));
-    await tf.setBackend('wasm');
-    const initial = buildCnn(shape, K, 0);
-    const weights = initial.allVariables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
-    initial.layersModel.dispose();
-
-    const losses: Record<string, number[]> = {};
-    const tensors: number[] = [];
-    for (const backend of ['wasm', 'webgpu']) {
-      await tf.setBackend(backend);
-      const model = buildCnn(shape, K, 0);
-      model.allVariables.forEach((v, i) => v.assign(tf.tensor(weights[i], v.shape)));
-      const sgd = createSgd(model.trainableVariables);
-      losses[backend] = [];
-      for (const b of batches) {
-        const x = tf.tensor4d(b.x, [B, ...shape]);
-        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(b.y, 'int32'), K).toFloat()) as tf.Tensor2D;
-        losses[backend].push(await ceTrainStepAsync(model, sgd, x, y, 0.05));
-        tf.dispose([x, y]);
-        if (backend === 'webgpu') tensors.push(tf.memory().numTensors);
-      }
-      sgd.dispose();
-      model.layersModel.dispose();
-    }
+    const { losses, tensors } = await sgdLosses(['wasm', 'webgpu'], () => buildCnn(shape, K, 0), B, K, shape, batches, 0.05);
     // Four steps at lr 0.05 carry the per-op rounding differences (~1e-7) into the weights; batch
     // norm over 4 samples amplifies them (it divides by a small batch variance): the losses differed
     // by up to 8e-5 relative when this was written. The bound is looser than one op's, and still far
@@ -188,28 +166,9 @@ describe.skipIf(!haveIcd)('webgpu backend on SwiftShader', () => {
       x: Float32Array.from({ length: B * 8 * 8 * 3 }, () => data.uniform()),
       y: Int32Array.from({ length: B }, () => data.int(K)),
     }));
-    await tf.setBackend(reference);
-    const initial = buildModel(name, shape, K, 0);
-    const weights = initial.allVariables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
-    initial.layersModel.dispose();
-    const losses: Record<string, number[]> = {};
-    for (const backend of [reference, 'webgpu']) {
-      await tf.setBackend(backend);
-      const model = buildModel(name, shape, K, 0);
-      model.allVariables.forEach((v, i) => v.assign(tf.tensor(weights[i], v.shape)));
-      const sgd = createSgd(model.trainableVariables);
-      losses[backend] = [];
-      for (const b of batches) {
-        const x = tf.tensor4d(b.x, [B, ...shape]);
-        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(b.y, 'int32'), K).toFloat()) as tf.Tensor2D;
-        // A small step: at lr 0.05 ResNet-18's loss jumped from ~1 to 14 in one step (batch norm over
-        // its 1x1 last stage), which turns rounding differences into large ones.
-        losses[backend].push(await ceTrainStepAsync(model, sgd, x, y, 0.005));
-        tf.dispose([x, y]);
-      }
-      sgd.dispose();
-      model.layersModel.dispose();
-    }
+    // A small step: at lr 0.05 ResNet-18's loss jumped from ~1 to 14 in one step (batch norm over
+    // its 1x1 last stage), which turns rounding differences into large ones.
+    const { losses } = await sgdLosses([reference, 'webgpu'], () => buildModel(name, shape, K, 0), B, K, shape, batches, 0.005);
     // The same bound as the CNN's, for the same reason (rounding carried through a step of SGD).
     const ref = losses[reference];
     for (let i = 0; i < batches.length; i++) {
@@ -311,6 +270,37 @@ describe.skipIf(!haveIcd)('webgpu backend: the outlier methods', () => {
     expect(Math.abs(g.jsd! - w.jsd!), `outlier term ${g.jsd} vs ${w.jsd}`).toBeLessThan(1e-3 * Math.abs(w.jsd!) + 1e-6);
   });
 });
+
+/**
+ * CE losses of SGD steps on each backend from the same initial weights (those of a model built on
+ * the first backend), and the webgpu tensor count after each step.
+ */
+async function sgdLosses(backends: readonly string[], build: () => Classifier, B: number, K: number, shape: [number, number, number],
+  batches: { x: Float32Array; y: Int32Array }[], lr: number): Promise<{ losses: Record<string, number[]>; tensors: number[] }> {
+  await tf.setBackend(backends[0]);
+  const initial = build();
+  const weights = initial.allVariables.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+  initial.layersModel.dispose();
+  const losses: Record<string, number[]> = {};
+  const tensors: number[] = [];
+  for (const backend of backends) {
+    await tf.setBackend(backend);
+    const model = build();
+    model.allVariables.forEach((v, i) => v.assign(tf.tensor(weights[i], v.shape)));
+    const sgd = createSgd(model.trainableVariables);
+    losses[backend] = [];
+    for (const b of batches) {
+      const x = tf.tensor4d(b.x, [B, ...shape]);
+      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(b.y, 'int32'), K).toFloat()) as tf.Tensor2D;
+      losses[backend].push(await ceTrainStepAsync(model, sgd, x, y, lr));
+      tf.dispose([x, y]);
+      if (backend === 'webgpu') tensors.push(tf.memory().numTensors);
+    }
+    sgd.dispose();
+    model.layersModel.dispose();
+  }
+  return { losses, tensors };
+}
 
 /** 8×8 grey images of 3 classes, each class a brighter row band plus noise, so training has something to learn. */
 function tinyDataset(): PreparedDataset {
