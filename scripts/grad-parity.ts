@@ -5,6 +5,10 @@
  *
  *   ARES_THREADS=1 npx tsx scripts/grad-parity.ts --model resnet18 --size 16 --backends cpu,wasm [--seed 19] [--batch 8] [--without-bn-kernel]
  *
+ * A backend written NAME+EPS (e.g. cpu+1e-6) runs on NAME with every input value scaled by
+ * (1 + EPS u), u uniform in [-1, 1]: how far the gradients move under input rounding-size noise
+ * on one backend, the yardstick for a difference between backends.
+ *
  * --without-bn-kernel takes the wasm engine's fused training batch-norm kernel out (tfjs-layers'
  * own moments + batchNorm then run on wasm too). webgpu needs VK_ICD_FILENAMES on a machine
  * without a GPU (see README, "The GPU").
@@ -35,14 +39,17 @@ init.layersModel.dispose();
 
 const grads: Float32Array[][] = [];
 let names: string[] = [];
-for (const be of backends) {
+for (const spec of backends) {
+  const [be, eps] = [spec.split('+')[0], Number(spec.split('+')[1] ?? 0)];
+  const noise = new Rng(1000 + Number(o.seed));
+  const xin = eps ? x.map((v) => v * (1 + eps * (2 * noise.uniform() - 1))) : x;
   if (be === 'webgpu') await initEngine({ backend: 'webgpu' }); else await tf.setBackend(be);
   const m = buildModel(o.model!, shape, K, 0);
   m.allVariables.forEach((v, i) => v.assign(tf.tensor(weights[i], v.shape)));
-  const xt = tf.tensor4d(x, [B, ...shape]);
+  const xt = tf.tensor4d(xin, [B, ...shape]);
   const yt = tf.oneHot(tf.tensor1d(y, 'int32'), K).toFloat();
   const { value, grads: g } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(yt, m.apply(xt, true).logits) as tf.Scalar, m.trainableVariables);
-  console.log(`${be}: loss ${(await value.data())[0]}`);
+  console.log(`${spec}: loss ${(await value.data())[0]}`);
   names = m.trainableVariables.map((v, i) => `${i} ${v.name.replace(/_\d+(?=\/)/, '')}`);
   grads.push(await Promise.all(Object.values(g).map(async (t) => Float32Array.from(await t.data() as Float32Array))));
   tf.dispose([xt, yt, value, ...Object.values(g)]);

@@ -34,6 +34,13 @@ export interface DatasetSpec {
   /** With idClasses, add the held-out classes' test images as an OOD set (default true; none when idClasses keep every class). */
   heldOutAsOod?: boolean;
   /**
+   * A retrained held-out-class fold: one of idClasses, left out of training, validation and test,
+   * whose training-split images (after `limit`) become a validation OOD set — a near-OOD validation
+   * set of a class the network never saw. No class outside idClasses is loaded, so a fold run never
+   * touches the held-out test classes.
+   */
+  foldClass?: number;
+  /**
    * Renumbers the ID labels after idClasses: label y becomes labelMap.labels[y], one of
    * labelMap.classNames. `ares fit` gives images the model's output indices this way when they
    * cover only some of its outputs, and records the map so `ares eval` reloads the same labels.
@@ -79,6 +86,7 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
   if (spec.shape) checkShape(spec.shape, 'shape');
   const base: LoadOptions = { seed: spec.seed, fit: spec.fit, skipBad: spec.skipBad, cifar100Labels: spec.cifar100Labels };
   const idSrc = await resolveSource(spec.id);
+  if (spec.foldClass !== undefined) spec = checkFold(spec);
   const ood: ImageSet[] = [];
   let trainAll: ImageSet;
   let test: ImageSet;
@@ -106,6 +114,15 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
     trainAll = limitSet(trainAll, spec.limit, spec.seed);
     test = limitSet(test, spec.limit, spec.seed + 1);
   }
+  let fold: ImageSet | null = null;
+  if (spec.foldClass !== undefined) {
+    // After the limit, so the other classes keep exactly the images a run without the fold trains on.
+    const at = spec.idClasses!.indexOf(spec.foldClass);
+    const kept = spec.idClasses!.map((_, i) => i).filter((i) => i !== at);
+    fold = otherClasses(trainAll, kept, `${idSrc.base}:fold class ${spec.foldClass} (${trainAll.classNames![at]})`);
+    trainAll = subsetClasses(trainAll, kept);
+    test = subsetClasses(test, kept);
+  }
   const shape: Shape = spec.shape ?? trainAll.shape;
   trainAll = conformSet(trainAll, shape, spec.fit);
   test = conformSet(test, shape, spec.fit);
@@ -131,6 +148,7 @@ export async function prepareDataset(spec: DatasetSpec): Promise<PreparedDataset
   const valOod: ImageSet[] = [];
   // Transforms of the ID validation images (generated.ts) are built here, where that split exists.
   for (const s of spec.valOod ?? []) valOod.push(isDerivedKind(s) ? deriveSet(s, val, spec.seed) : await loadOod(s, 'train'));
+  if (fold) valOod.push(conformSet(fold, shape, spec.fit));
 
   return {
     train: { ...train, name: `${idSrc.base}:train`, split: 'train' },
@@ -153,6 +171,16 @@ export function applyLabelMap(set: ImageSet, map: LabelMap, where: string): Imag
     throw new AresError(`labelMap [${labels.join(', ')}] does not give the ${own} ID classes${set.classNames ? ` (${set.classNames.join(', ')})` : ''} distinct classes of ${k}`, { file: where, exitCode: 2 });
   }
   return { ...set, labels: set.labels.map((y) => labels[y]), classNames: [...classNames] };
+}
+
+/** A fold spec checked, with held-out test classes turned off (a fold run must not load them). */
+function checkFold(spec: DatasetSpec): DatasetSpec {
+  const c = spec.foldClass!;
+  if (!spec.idClasses) throw new AresError(`foldClass ${c} needs idClasses (the known classes it is one of)`, { exitCode: 2 });
+  if (!spec.idClasses.includes(c)) throw new AresError(`foldClass ${c} is not one of idClasses [${spec.idClasses.join(', ')}]`, { exitCode: 2 });
+  if (spec.idClasses.length < 3) throw new AresError(`foldClass needs at least 3 idClasses (2 left to train on), got [${spec.idClasses.join(', ')}]`, { exitCode: 2 });
+  if (spec.labelMap) throw new AresError('foldClass cannot be combined with a labelMap', { exitCode: 2 });
+  return { ...spec, heldOutAsOod: false };
 }
 
 /** The held-out classes' images as one unlabelled OOD set (open-set experiments); none when idClasses keep every class. */

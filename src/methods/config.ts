@@ -35,6 +35,11 @@ export interface TrainConfig {
   valOod: string | string[];
   /** ID classes kept (open-set experiments); all when absent. */
   idClasses?: number[];
+  /**
+   * A retrained held-out-class fold (near-OOD validation): this one of idClasses is left out of
+   * training and its training-split images are a validation OOD set (src/data/prepare.ts).
+   */
+  foldClass?: number;
   /** Use at most this many training images (before the validation split). */
   limit?: number;
   /** Share of the training images held out as ID validation (threshold γ, model selection). */

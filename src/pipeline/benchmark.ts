@@ -148,7 +148,7 @@ function applyOptions(c: BenchmarkConfig, opts: ReadBenchmarkOptions, file: stri
   if (opts.set) {
     for (const k of Object.keys(opts.set)) {
       // Own keys only: `in` would accept inherited names such as "toString" or "constructor".
-      if (!Object.hasOwn(DEFAULT_CONFIG, k) && !['id', 'limit', 'idClasses', 'ensemble'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
+      if (!Object.hasOwn(DEFAULT_CONFIG, k) && !['id', 'limit', 'idClasses', 'foldClass', 'ensemble'].includes(k)) throw new AresError(`--set: unknown setting "${k}"`, { exitCode: 2 });
     }
     defaults = { ...defaults, ...opts.set };
     entries = entries.map((e) => ({ ...e, ...opts.set }));

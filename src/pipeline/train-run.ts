@@ -82,6 +82,9 @@ export function resolveConfig(partial: Partial<TrainConfig> & { id: string }): T
   if (!(cfg.lr > 0)) throw new AresError(`--lr must be > 0, got ${cfg.lr}`, { exitCode: 2 });
   if (!(cfg.tpr > 0 && cfg.tpr <= 1)) throw new AresError(`--tpr must be in (0, 1], got ${cfg.tpr}`, { exitCode: 2 });
   if (!Number.isInteger(cfg.seed) || cfg.seed < 0) throw new AresError(`--seed must be a non-negative integer, got ${cfg.seed}`, { exitCode: 2 });
+  if (cfg.foldClass !== undefined && !(Number.isInteger(cfg.foldClass) && cfg.idClasses?.includes(cfg.foldClass))) {
+    throw new AresError(`foldClass must be one of idClasses (${cfg.idClasses ? `[${cfg.idClasses.join(', ')}]` : 'none given'}), got ${JSON.stringify(cfg.foldClass)}`, { exitCode: 2 });
+  }
   if (cfg.ensemble !== undefined) {
     positiveInt(cfg.ensemble, 'ensemble');
     // One member is a plain run: stored as one, so its folder and benchmark cell match a run without the flag.
@@ -110,13 +113,13 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * The data options a run's config.json holds. A fitted run (ares fit) adds the model's input shape
  * and whether held-out classes are an OOD set (not when --id-classes only reorders the classes).
  */
-export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses' | 'resize'>
+export type DataConfig = Pick<TrainConfig, 'id' | 'ood' | 'valOod' | 'limit' | 'valFraction' | 'seed' | 'idClasses' | 'foldClass' | 'resize'>
   & { shape?: [number, number, number]; heldOutAsOod?: boolean; labelMap?: LabelMap; allowUnlabelled?: boolean };
 
 export async function prepareForConfig(cfg: DataConfig): Promise<PreparedDataset> {
   return prepareDataset({
     id: cfg.id, ood: cfg.ood, valOod: valOodList(cfg.valOod), limit: cfg.limit,
-    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod, fit: cfg.resize,
+    valFraction: cfg.valFraction, seed: cfg.seed, idClasses: cfg.idClasses, foldClass: cfg.foldClass, shape: cfg.shape, heldOutAsOod: cfg.heldOutAsOod, fit: cfg.resize,
     labelMap: cfg.labelMap, allowUnlabelled: cfg.allowUnlabelled,
   });
 }

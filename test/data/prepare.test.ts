@@ -40,6 +40,36 @@ describe('prepareDataset', () => {
     expect(d.shape).toEqual([28, 28, 1]);
   });
 
+  it('a retrained fold: the fold class leaves train, val and test, its training images (after the limit) are a validation OOD set, nothing outside idClasses is loaded', async () => {
+    const spec = { id: 'mnist', idClasses: [0, 1, 2, 3, 4, 5], seed: 1, limit: 3000, valOod: ['blobs'] };
+    const whole = await prepareDataset(spec);
+    const d = await prepareDataset({ ...spec, foldClass: 2 });
+    expect(d.classNames).toEqual(['0', '1', '3', '4', '5']);
+    for (const s of [d.train, d.val, d.test]) expect(Math.max(...s.labels!)).toBe(4);
+    expect(d.ood).toEqual([]); // no held-out test classes 6–9
+    expect(d.valOod.map((s) => s.name)).toEqual(['blobs:train', 'mnist:fold class 2 (2)']);
+    const fold = d.valOod[1];
+    expect(fold.labels).toBeUndefined();
+    // Exactly the limited training pool's digit-2 images; the rest are the other classes' same images.
+    const pool = [whole.train, whole.val];
+    const twos = pool.reduce((n, s) => n + s.labels!.filter((y) => y === 2).length, 0);
+    expect(fold.count).toBe(twos);
+    expect(d.train.count + d.val.count + fold.count).toBe(whole.train.count + whole.val.count);
+    const wholeTwos = new Set<string>();
+    for (const s of pool) {
+      const idx = Array.from(s.labels!.keys()).filter((i) => s.labels![i] === 2);
+      const per = 28 * 28;
+      for (const i of idx) wholeTwos.add(Buffer.from(s.images.buffer, s.images.byteOffset + i * per * 4, per * 4).toString('base64'));
+    }
+    expect(keys(fold)).toEqual(wholeTwos);
+    const foldKeys = keys(fold);
+    for (const s of [d.train, d.val]) for (const k of keys(s)) expect(foldKeys.has(k)).toBe(false);
+    expect(d.test.count).toBe(whole.test.labels!.filter((y) => y !== 2).length);
+    await expect(prepareDataset({ ...spec, foldClass: 7 })).rejects.toThrow(/foldClass 7 is not one of idClasses/);
+    await expect(prepareDataset({ id: 'mnist', seed: 0, foldClass: 1 })).rejects.toThrow(/foldClass 1 needs idClasses/);
+    await expect(prepareDataset({ id: 'mnist', seed: 0, idClasses: [0, 1], foldClass: 1 })).rejects.toThrow(/at least 3 idClasses/);
+  });
+
   it('is deterministic by seed', async () => {
     const a = await prepareDataset({ id: 'mnist', seed: 3, limit: 300 });
     const b = await prepareDataset({ id: 'mnist', seed: 3, limit: 300 });

@@ -13,4 +13,14 @@ describe('reusing a finished benchmark cell', () => {
     expect(sameConfig(ares, resolveConfig({ id: 'fashion-mnist', method: 'ares', divergence: 'directional' }))).toBe(false);
     expect(sameConfig(ares, resolveConfig({ id: 'fashion-mnist', method: 'ares', divergence: 'linear' }))).toBe(true);
   });
+
+  it('tells a retrained fold from the full run and from another fold; foldClass must be one of idClasses', () => {
+    const base = { id: 'fashion-mnist', method: 'ce' as const, idClasses: [0, 1, 2, 3, 4, 5] };
+    const fold2 = resolveConfig({ ...base, foldClass: 2 });
+    expect(sameConfig(fold2, resolveConfig({ ...base, foldClass: 2 }))).toBe(true);
+    expect(sameConfig(fold2, resolveConfig(base))).toBe(false);
+    expect(sameConfig(fold2, resolveConfig({ ...base, foldClass: 3 }))).toBe(false);
+    expect(() => resolveConfig({ ...base, foldClass: 7 })).toThrow(/^foldClass must be one of idClasses \(\[0, 1, 2, 3, 4, 5\]\), got 7$/);
+    expect(() => resolveConfig({ id: 'fashion-mnist', foldClass: 1 })).toThrow(/^foldClass must be one of idClasses \(none given\), got 1$/);
+  });
 });
