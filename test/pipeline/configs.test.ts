@@ -45,6 +45,24 @@ describe('shipped experiment configs', () => {
     }
   });
 
+  it('the retrained-fold grid: each known class left out once per method, the grid\'s training settings, no test OOD set', () => {
+    const grid = read('near-ood-grid-fashion-mnist');
+    const gridCfg = (label: string) => cellConfig(grid, grid.entries.find((e) => e.label === label)!, 0);
+    const byMethod = new Map<string, number[]>();
+    for (const { e, cfg } of cells('near-ood-folds-fashion-mnist')) {
+      const [, method, fold] = /^(.*) \/ fold (\d)$/.exec(e.label)!;
+      expect(cfg.foldClass).toBe(Number(fold));
+      expect(cfg.ood).toEqual([]);
+      // The same cell as the grid's method but for the fold (seed aside).
+      const { foldClass: _f, ood: _o, ...rest } = cfg;
+      const { ood: _go, ...gridRest } = gridCfg(method);
+      expect(rest).toEqual(gridRest);
+      byMethod.set(method, [...(byMethod.get(method) ?? []), cfg.foldClass!]);
+    }
+    expect([...byMethod.keys()]).toEqual(['CE', 'Rotation', 'CE ensemble of 3']);
+    for (const folds of byMethod.values()) expect(folds).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
   it('a paired reference that is no entry is an error naming the file and the key', () => {
     const raw = JSON.parse(readFileSync(join(root, 'configs', 'verdict.json'), 'utf8'));
     const file = join(mkdtempSync(join(tmpdir(), 'ares-cfg-')), 'bad.json');
