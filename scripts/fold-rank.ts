@@ -16,22 +16,16 @@
  *   npx tsx scripts/fold-rank.ts <folds results.json> [--grid <near grid results.json>] [--json <file>]
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { writeJsonAtomic } from '../src/util/fs.js';
 
 interface Row { ood: string; score: string; fpr95: number }
 interface Cell { label: string; seed: number; metrics: { rows: Row[]; validationRows?: Row[] } | null }
 interface Results { name: string; cells: Cell[] }
 
-let args = process.argv.slice(2);
-function flag(name: string): string | null {
-  const at = args.indexOf(name);
-  if (at < 0) return null;
-  const v = args[at + 1];
-  args = [...args.slice(0, at), ...args.slice(at + 2)];
-  return v ?? null;
-}
-const gridFile = flag('--grid');
-const jsonFile = flag('--json');
+const { values: o, positionals: args } = parseArgs({ allowPositionals: true, options: { grid: { type: 'string' }, json: { type: 'string' } } });
+const gridFile = o.grid ?? null;
+const jsonFile = o.json ?? null;
 if (args.length !== 1) {
   process.stderr.write('usage: fold-rank.ts <folds results.json> [--grid <near grid results.json>] [--json <file>]\n');
   process.exit(2);
