@@ -13,6 +13,7 @@ const root = join(import.meta.dirname, '..', '..');
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
 const tableRows = (md: string) => md.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Method'));
 const SPLITS = ['fashion-mnist', 'mnist'];
+const cellsOf = (line: string) => line.replace(/^\| | \|$/g, '').split(' | ');
 
 describe('published near-OOD grid', () => {
   it.each(SPLITS)('%s: the tables show exactly the rows rendered from its results.json', (split) => {
@@ -23,6 +24,40 @@ describe('published near-OOD grid', () => {
     const allowed = new Set(config.entries.flatMap((e) => e.seeds.map((s) => `${e.label}/${s}`)));
     for (const c of results.cells) expect(allowed.has(`${c.label}/${c.seed}`)).toBe(true);
     expect(tableRows(read(`docs/results-near-ood-grid-${split}.md`))).toEqual(tableRows(renderTables(config, results.cells)));
+  });
+
+  it.each(['fashion-mnist'])('%s: the reading\'s summary table quotes the rendered Table 1 (held-out classes FPR95, ID accuracy, best score)', (split) => {
+    const config = readBenchmarkConfig(join(root, `configs/near-ood-grid-${split}.json`));
+    const results = JSON.parse(read(`docs/results-near-ood-grid-${split}.json`)) as { cells: CellResult[] };
+    const rendered = renderTables(config, results.cells);
+    const table1 = rendered.slice(rendered.indexOf('**Table 1')).split('\n\n')[1].split('\n').map(cellsOf);
+    const heldOut = table1[0].findIndex((h) => h.includes('held-out') && h.includes('FPR95'));
+    const acc = table1[0].indexOf('ID acc.');
+    const byRow = new Map(table1.slice(2).map((r) => [r[0], r]));
+    // The summary table: the section titled with this split's name in the reading.
+    const title = split === 'mnist' ? 'MNIST digits' : 'Fashion-MNIST';
+    const doc = read('docs/results-near-ood-grid.md');
+    const section = doc.split('\n## ').find((sec) => sec.startsWith('Held-out classes 6–9: FPR95 by method and score') && sec.includes(title))!;
+    expect(section, `a summary section for ${split}`).toBeDefined();
+    const rows = section.split('\n').filter((l) => l.startsWith('| ')).map(cellsOf);
+    const [head, ...body] = rows; // the |---| line is no "| " row
+    expect(body.length).toBe(config.entries.length);
+    for (const row of body) {
+      const method = row[0];
+      const some = [...byRow.entries()].find(([label]) => label.startsWith(`${method} + `))![1];
+      expect(row[2], `${method} ID acc.`).toBe(some[acc]);
+      let best = { score: '', v: Infinity };
+      for (const [label, r] of byRow) {
+        if (!label.startsWith(`${method} + `)) continue;
+        const v = Number(r[heldOut].split(' ')[0]);
+        if (v < best.v) best = { score: label.slice(method.length + 3), v };
+      }
+      for (let i = 3; i < head.length - 1; i++) {
+        const r = byRow.get(`${method} + ${head[i]}`);
+        expect(row[i], `${method} + ${head[i]}`).toBe(r ? r[heldOut] : '–');
+      }
+      expect(row[head.length - 1], `${method} best`).toBe(`${best.score.toLowerCase()} (${best.v.toFixed(2)})`);
+    }
   });
 
   it('the Fashion-MNIST split holds all 5 seeds of every entry', () => {
