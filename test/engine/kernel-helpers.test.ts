@@ -60,4 +60,15 @@ describe('kernel helper threads', () => {
       expect(Buffer.from(pad().buffer).equals(Buffer.from(pad().buffer))).toBe(true);
     } finally { rt.free(y); }
   });
+
+  it('fail with this thread\'s error when its own part throws, and leave no failure behind for the next call', () => {
+    // relu_fwd wholly past the end of the heap: both threads' parts fail, and the helper's failure
+    // bit must not outlive this call (the next call would recompute a part that did not fail).
+    const bytes = wasmMemory(tf.backend() as unknown as WasmBackendInternals).buffer.byteLength;
+    const n = 1 << 16;
+    const before = rt.recovered.length;
+    expect(() => rt.run('relu_fwd', bytes + 4096, n, bytes + 4096)).toThrow(/^memory access out of bounds$/);
+    pad();
+    expect(rt.recovered.length).toBe(before);
+  });
 });

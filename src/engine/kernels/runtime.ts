@@ -227,15 +227,15 @@ export class KernelRuntime {
     Atomics.store(c, DONE, 0);
     Atomics.add(c, SEQ, 1);
     Atomics.notify(c, SEQ);
-    try {
-      this.fns[name](...args, 0, n);
-    } finally {
-      // Even when this thread's part threw: the next call must not start while a helper still runs this one.
-      const want = n - 1;
-      let done: number;
-      while ((done = Atomics.load(c, DONE)) < want) Atomics.wait(c, DONE, done);
-    }
+    let own: { error: unknown } | null = null;
+    try { this.fns[name](...args, 0, n); } catch (error) { own = { error }; }
+    // Even when this thread's part threw: the next call must not start while a helper still runs
+    // this one, nor find this call's failure bits.
+    const want = n - 1;
+    let done: number;
+    while ((done = Atomics.load(c, DONE)) < want) Atomics.wait(c, DONE, done);
     const failed = Atomics.exchange(c, FAILED, 0);
+    if (own) throw own.error;
     if (failed) this.recomputeFailedParts(name, args, failed);
   }
 
