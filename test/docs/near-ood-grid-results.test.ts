@@ -26,7 +26,7 @@ describe('published near-OOD grid', () => {
     expect(tableRows(read(`docs/results-near-ood-grid-${split}.md`))).toEqual(tableRows(renderTables(config, results.cells)));
   });
 
-  it.each(['fashion-mnist'])('%s: the reading\'s summary table quotes the rendered Table 1 (held-out classes FPR95, ID accuracy, best score)', (split) => {
+  it.each(SPLITS)('%s: the reading\'s summary table quotes the rendered Table 1 (held-out classes FPR95, ID accuracy, best score)', (split) => {
     const config = readBenchmarkConfig(join(root, `configs/near-ood-grid-${split}.json`));
     const results = JSON.parse(read(`docs/results-near-ood-grid-${split}.json`)) as { cells: CellResult[] };
     const rendered = renderTables(config, results.cells);
@@ -60,9 +60,9 @@ describe('published near-OOD grid', () => {
     }
   });
 
-  it('the Fashion-MNIST split holds all 5 seeds of every entry', () => {
-    const config = readBenchmarkConfig(join(root, 'configs/near-ood-grid-fashion-mnist.json'));
-    const results = JSON.parse(read('docs/results-near-ood-grid-fashion-mnist.json')) as { cells: CellResult[] };
+  it.each(SPLITS)('%s: the split holds all 5 seeds of every entry', (split) => {
+    const config = readBenchmarkConfig(join(root, `configs/near-ood-grid-${split}.json`));
+    const results = JSON.parse(read(`docs/results-near-ood-grid-${split}.json`)) as { cells: CellResult[] };
     const expected = config.entries.flatMap((e) => e.seeds.map((s) => `${e.label}/${s}`)).sort();
     expect(results.cells.map((c) => `${c.label}/${c.seed}`).sort()).toEqual(expected);
   });
