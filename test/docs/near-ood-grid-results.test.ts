@@ -39,7 +39,11 @@ describe('published near-OOD grid', () => {
     const doc = read('docs/results-near-ood-grid.md');
     const section = doc.split('\n## ').find((sec) => sec.startsWith('Held-out classes 6–9: FPR95 by method and score') && sec.includes(title))!;
     expect(section, `a summary section for ${split}`).toBeDefined();
-    const rows = section.split('\n').filter((l) => l.startsWith('| ')).map(cellsOf);
+    // The section's first table (later ones in it are other tables).
+    const lines = section.split('\n');
+    const start = lines.findIndex((l) => l.startsWith('| '));
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+    const rows = lines.slice(start, end).filter((l) => l.startsWith('| ')).map(cellsOf);
     const [head, ...body] = rows; // the |---| line is no "| " row
     expect(body.length).toBe(config.entries.length);
     for (const row of body) {
