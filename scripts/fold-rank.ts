@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { meanStd } from '../src/metrics/summary.js';
 import type { CellResult } from '../src/pipeline/benchmark.js';
 import { chooseByFolds, FOLD_TIE, foldPairs, spearman } from '../src/pipeline/fold-rule.js';
 import { writeJsonAtomic } from '../src/util/fs.js';
@@ -25,7 +26,6 @@ const scoreOrder = [...new Set(pairs.map((p) => p.score))];
 const chosen = chooseByFolds(pairs, scoreOrder);
 if (!chosen) throw new Error(`${args[0]}: no finished fold cell`);
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const testFpr = new Map<string, number>();
 if (o.grid) {
   const grid = JSON.parse(readFileSync(o.grid, 'utf8')) as { cells: CellResult[] };
@@ -33,7 +33,7 @@ if (o.grid) {
     const values = grid.cells.filter((c) => c.label === p.method && c.metrics)
       .map((c) => c.metrics.rows.find((r) => r.score === p.score && r.ood.includes(':held-out classes'))?.fpr95)
       .filter((v): v is number => v !== undefined);
-    if (values.length) testFpr.set(`${p.method}|${p.score}`, 100 * mean(values));
+    if (values.length) testFpr.set(`${p.method}|${p.score}`, 100 * meanStd(values).mean);
   }
 }
 const test = (p: { method: string; score: string }) => testFpr.get(`${p.method}|${p.score}`) ?? null;

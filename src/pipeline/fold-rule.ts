@@ -11,6 +11,7 @@
  * the config's score order, then the earliest method, wins (the simpler choice). Methods in the
  * fold grid are those the grid's own method rule found eligible (ID validation accuracy ≥ CE's).
  */
+import { meanStd } from '../metrics/summary.js';
 import type { CellResult } from './benchmark.js';
 
 export const FOLD_TIE = 0.5;
@@ -26,7 +27,7 @@ export interface FoldPair {
   foldFpr: number;
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const mean = (xs: number[]) => meanStd(xs).mean;
 
 /** Each (method, score)'s fold FPR95, in the cells' method order and the scores' first-seen order. */
 export function foldPairs(cells: Pick<CellResult, 'label' | 'seed' | 'metrics'>[]): FoldPair[] {
